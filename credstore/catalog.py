@@ -1,0 +1,195 @@
+"""Built-in knowledge of well-known variables: which service they belong to, whether they are secret, and a format
+check that matches what the real client accepts (see shared reference: credential-facts.md).
+
+Checks only warn: where the client is lenient credstore must not be stricter. Any other valid variable name can be
+stored too and is secret unless marked plain.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from credstore.errors import UsageError
+
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# W&B: optional "prefix-" then >= 40 of [A-Za-z0-9_-]; since "-" is allowed in the body too, this is "all of
+# [A-Za-z0-9_-], at least 40 long". A JWT (three base64url parts) is accepted as well.
+_WANDB_KEY = re.compile(r"[A-Za-z0-9_-]{40,}\Z")
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
+_WANDB_MODES = ("online", "offline", "disabled", "dryrun", "shared", "run")
+
+
+def _check_wandb_key(value: str) -> str | None:
+    if _WANDB_KEY.match(value) or _JWT.match(value):
+        return None
+    return "does not look like a W&B API key (expected at least 40 letters, digits, '_' or '-', or a JWT)"
+
+
+def _check_wandb_mode(value: str) -> str | None:
+    if value in _WANDB_MODES:
+        return None
+    return f"is not a mode wandb accepts ({', '.join(_WANDB_MODES)}); wandb will reject it"
+
+
+def _check_url(value: str) -> str | None:
+    if re.match(r"https?://[^\s/]+", value):
+        return None
+    return "does not look like an http(s) URL"
+
+
+def _check_email(value: str) -> str | None:
+    return None if re.match(r"[^@\s]+@[^@\s]+\Z", value) else "does not look like an e-mail address"
+
+
+def _prefix(*prefixes: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if value.startswith(prefixes):
+            return None
+        return f"does not start with {' or '.join(repr(p) for p in prefixes)} as such keys usually do"
+
+    return check
+
+
+@dataclass(frozen=True)
+class KnownVariable:
+    name: str
+    service: str
+    secret: bool
+    description: str
+    check: Callable[[str], str | None] | None = None
+    # Asked for by `credstore add SERVICE`, in this order.
+    prompt: bool = True
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    title: str
+    variables: tuple[KnownVariable, ...]
+
+
+def _svc(name: str, title: str, *variables: tuple) -> Service:
+    return Service(name, title, tuple(KnownVariable(v[0], name, *v[1:]) for v in variables))
+
+
+SERVICES: dict[str, Service] = {
+    s.name: s
+    for s in (
+        _svc(
+            "wandb",
+            "Weights & Biases",
+            ("WANDB_API_KEY", True, "API key", _check_wandb_key),
+            ("WANDB_USERNAME", False, "user a service-account run is attributed to"),
+            ("WANDB_USER_EMAIL", False, "attribution by e-mail (the username wins if both are set)", _check_email),
+            ("WANDB_ENTITY", False, "team or user the runs go to"),
+            ("WANDB_PROJECT", False, "project"),
+            ("WANDB_BASE_URL", False, "server (the key is sent here)", _check_url, False),
+            ("WANDB_MODE", False, "online / offline / disabled ...", _check_wandb_mode, False),
+        ),
+        _svc(
+            "hf",
+            "Hugging Face",
+            ("HF_TOKEN", True, "access token", _prefix("hf_")),
+            ("HUGGING_FACE_HUB_TOKEN", True, "legacy token variable", _prefix("hf_"), False),
+            ("HF_ENDPOINT", False, "server", _check_url, False),
+        ),
+        _svc(
+            "openai",
+            "OpenAI",
+            ("OPENAI_API_KEY", True, "API key", _prefix("sk-")),
+            ("OPENAI_ADMIN_KEY", True, "admin key", _prefix("sk-"), False),
+            ("OPENAI_ORG_ID", False, "organization id"),
+            ("OPENAI_PROJECT_ID", False, "project id"),
+            ("OPENAI_BASE_URL", False, "server", _check_url, False),
+        ),
+        _svc(
+            "anthropic",
+            "Anthropic",
+            ("ANTHROPIC_API_KEY", True, "API key", _prefix("sk-ant-")),
+            ("ANTHROPIC_AUTH_TOKEN", True, "bearer token", None, False),
+            ("ANTHROPIC_BASE_URL", False, "server", _check_url, False),
+        ),
+        _svc(
+            "mlflow",
+            "MLflow",
+            ("MLFLOW_TRACKING_URI", False, "tracking server", None),
+            ("MLFLOW_TRACKING_USERNAME", False, "user name"),
+            ("MLFLOW_TRACKING_PASSWORD", True, "password"),
+            ("MLFLOW_TRACKING_TOKEN", True, "token", None, False),
+        ),
+        _svc(
+            "comet",
+            "Comet",
+            ("COMET_API_KEY", True, "API key"),
+            ("COMET_URL_OVERRIDE", False, "server", _check_url, False),
+        ),
+        _svc(
+            "neptune",
+            "Neptune",
+            ("NEPTUNE_API_TOKEN", True, "API token"),
+            ("NEPTUNE_PROJECT", False, "workspace/project"),
+        ),
+        _svc(
+            "aws",
+            "AWS",
+            ("AWS_ACCESS_KEY_ID", False, "access key id", _prefix("AKIA", "ASIA")),
+            ("AWS_SECRET_ACCESS_KEY", True, "secret access key"),
+            ("AWS_SESSION_TOKEN", True, "session token (temporary credentials)", None, False),
+            ("AWS_DEFAULT_REGION", False, "region"),
+        ),
+    )
+}
+
+VARIABLES: dict[str, KnownVariable] = {v.name: v for s in SERVICES.values() for v in s.variables}
+
+
+def check_name(name: str) -> str:
+    if not NAME_RE.match(name):
+        raise UsageError(f"invalid variable name {name!r}: use letters, digits and '_', not starting with a digit")
+    return name
+
+
+def check_value(name: str, value: str) -> None:
+    """Refuse values no environment can carry."""
+    if "\0" in value:
+        raise UsageError(f"the value for {name} contains a NUL byte, which no environment variable can hold")
+    if value == "":
+        raise UsageError(f"the value for {name} is empty; to remove it run: credstore rm {name}")
+
+
+def is_secret(name: str) -> bool:
+    known = VARIABLES.get(name)
+    return True if known is None else known.secret
+
+
+def service_of(name: str) -> str | None:
+    known = VARIABLES.get(name)
+    return None if known is None else known.service
+
+
+def format_warning(name: str, value: str) -> str | None:
+    """A warning (never the value) when the value would not pass the real client's own check."""
+    known = VARIABLES.get(name)
+    if known is None or known.check is None:
+        return None
+    problem = known.check(value)
+    return None if problem is None else f"warning: {name} {problem}"
+
+
+def expand(tokens: list[str] | tuple[str, ...]) -> list[str] | None:
+    """Service names and variable names -> variable names, in order; None when nothing was asked for (= all)."""
+    if not tokens:
+        return None
+    names: list[str] = []
+    for token in tokens:
+        if token in SERVICES:
+            names.extend(v.name for v in SERVICES[token].variables)
+        elif NAME_RE.match(token):
+            names.append(token)
+        else:
+            known = ", ".join(SERVICES)
+            raise UsageError(f"{token!r} is neither a known service ({known}) nor a valid variable name")
+    return list(dict.fromkeys(names))

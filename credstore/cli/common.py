@@ -1,0 +1,42 @@
+"""Helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import click
+
+from credstore import config
+from credstore.cli import terminal
+from credstore.store.local import LocalStore
+
+
+def profile_option(ctx: click.Context) -> str | None:
+    return (ctx.find_root().obj or {}).get("profile")
+
+
+def open_store(ctx: click.Context, *, interactive: bool | None = None) -> LocalStore:
+    """The current profile's store; ``interactive`` (default: a terminal is attached) allows passphrase prompts."""
+    if interactive is None:
+        interactive = terminal.has_terminal()
+    return config.open_profile(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
+
+
+def ask_passphrase(prompt: str) -> str:
+    """Read a passphrase from the terminal without echo (never from argv or the environment)."""
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def age(seconds_since_epoch: float, now: float | None = None) -> str:
+    delta = max(0.0, (now or time.time()) - seconds_since_epoch)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{int(delta // size)}{unit}"
+    return f"{int(delta)}s"
+
+
+def environ() -> dict[str, str]:
+    return dict(os.environ)

@@ -1,0 +1,106 @@
+"""Commands that deliver credentials to programs: env, exec, explain."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from credstore.cli.common import open_store
+from credstore.resolver.deliver import exec_command, render_env
+from credstore.resolver.gather import gather, parse_assignments
+from credstore.shells import FORMATS, SHELLS
+
+SET_HELP = "Explicit NAME=VALUE (highest precedence; avoid for secrets: argv is visible to other users)."
+
+
+@click.command("env", context_settings={"ignore_unknown_options": False})
+@click.argument("tokens", nargs=-1, metavar="[SERVICE|NAME]...")
+@click.option("--shell", type=click.Choice(SHELLS), default=None, help="Shell syntax (default: from $SHELL, else sh).")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="shell", show_default=True)
+@click.option("--prefix", default=None, metavar="PREFIX", help="Prefix every variable name.")
+@click.option(
+    "--for", "target", type=click.Choice(["apptainer", "singularity"]), default=None, help="Container runtime prefix."
+)
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.pass_context
+def env(
+    ctx: click.Context,
+    tokens: tuple[str, ...],
+    shell: str | None,
+    fmt: str,
+    prefix: str | None,
+    target: str | None,
+    assignments: tuple[str, ...],
+) -> None:
+    """Print statements that set the resolved variables: eval "$(credstore env)".
+
+    Never prompts and never prints partial output: on failure stdout stays empty, one line goes to stderr and the
+    exit code says why (4 when the store is locked).
+    """
+    text = render_env(
+        open_store(ctx, interactive=False),
+        tokens,
+        parse_assignments(assignments),
+        dict(os.environ),
+        shell=shell,
+        fmt=fmt,
+        prefix=prefix,
+        target=target,
+    )
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+@click.command("exec", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.argument("tokens", nargs=-1, type=click.UNPROCESSED, metavar="[SERVICE|NAME]... -- CMD [ARGS]...")
+@click.pass_context
+def exec_(ctx: click.Context, assignments: tuple[str, ...], tokens: tuple[str, ...]) -> None:
+    """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own)."""
+    args = list(tokens)
+    if "--" in args:
+        cut = args.index("--")
+        selection, command = args[:cut], args[cut + 1 :]
+    else:  # click already consumed a leading "--", or there was none: all of it is the command
+        selection, command = [], args
+    if not command:
+        raise click.UsageError("missing command: credstore exec [SERVICE|NAME]... -- CMD [ARGS]...")
+    exec_command(open_store(ctx), selection, parse_assignments(assignments), dict(os.environ), command)
+
+
+@click.command()
+@click.argument("tokens", nargs=-1, metavar="[SERVICE|NAME]...")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of {name, source, shadowed, value}.")
+@click.pass_context
+def explain(ctx: click.Context, tokens: tuple[str, ...], assignments: tuple[str, ...], as_json: bool) -> None:
+    """For each variable: the layer that won and the layers it shadowed (secret values masked)."""
+    gathered = gather(open_store(ctx), tokens, parse_assignments(assignments), dict(os.environ))
+    from credstore.resolver.layers import resolve
+
+    resolved = {r.name: r for r in resolve(gathered.layers, gathered.names)}
+    names = gathered.names if gathered.names is not None else sorted(resolved)
+    rows = []
+    for name in names:
+        item = resolved.get(name)
+        if item is None:
+            rows.append({"name": name, "source": None, "shadowed": [], "value": None, "secret": None})
+        else:
+            rows.append(item.to_json())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        if row["source"] is None:
+            click.echo(f"{row['name']}: not set anywhere")
+            continue
+        line = f"{row['name']}: {row['source']} = {row['value']}"
+        if row["shadowed"]:
+            line += f"  (shadows {', '.join(row['shadowed'])})"
+        click.echo(line)
+
+
+COMMANDS = [env, exec_, explain]

@@ -1,0 +1,205 @@
+"""Commands that change or show stored entries: init, set, get, rm, list, add, accept-rollback."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from credstore import catalog
+from credstore.catalog import SERVICES, check_name, check_value
+from credstore.cli import terminal
+from credstore.cli.common import age, open_store
+from credstore.errors import NotFoundError, UsageError
+from credstore.store.base import Entry, Snapshot
+from credstore.store.local import LocalStore
+
+
+def ensure_store(store: LocalStore, protection: str | None = None) -> bool:
+    """Create the profile if it does not exist yet (the first `set` does this). True if it was created."""
+    if store.exists():
+        return False
+    kind = protection or "keyfile"
+    store.create(kind)
+    terminal.warn(f"created profile '{store.profile}' at {store.path} (protection: {kind})")
+    return True
+
+
+def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
+    now = time.time()
+
+    def change(snapshot: Snapshot) -> None:
+        old = snapshot.entries.get(name)
+        if old is None:
+            snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
+        else:
+            snapshot.entries[name] = Entry(
+                name, value, secret, old.created, now, old.rotations, old.previous, old.previous_expires
+            )
+
+    store.modify(change)
+
+
+@click.command()
+@click.option("--protection", default="keyfile", show_default=True, help="How the store's key is protected.")
+@click.pass_context
+def init(ctx: click.Context, protection: str) -> None:
+    """Create the profile's encrypted store."""
+    store = open_store(ctx)
+    store.create(protection)
+    click.echo(f"created profile '{store.profile}' at {store.path} (protection: {protection})", err=True)
+
+
+@click.command("set")
+@click.argument("name")
+@click.argument("value", required=False)
+@click.option("--secret", "secret_flag", flag_value="secret", default=None, help="Store as a secret (masked).")
+@click.option("--plain", "secret_flag", flag_value="plain", help="Store as a plain, non-secret value.")
+@click.pass_context
+def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None) -> None:
+    """Store NAME. Secrets are read from the terminal (hidden) or stdin, never from the command line.
+
+    \b
+    printf %s "$KEY" | credstore set WANDB_API_KEY
+    credstore set WANDB_USERNAME alice
+    """
+    check_name(name)
+    secret = catalog.is_secret(name) if secret_flag is None else secret_flag == "secret"  # noqa: S105
+    if value is not None and secret:
+        raise UsageError(
+            f"refusing to take the secret {name} from the command line, where `ps` shows it to every user; "
+            f'pipe it instead: printf %s "$VALUE" | credstore set {name} (or run `credstore set {name}` and type it)'
+        )
+    if value is None:
+        value = terminal.read_value(name, secret=secret)
+    check_value(name, value)
+    terminal.check_length(name, value)
+    warning = catalog.format_warning(name, value)
+    if warning:
+        terminal.warn(warning)
+    store = open_store(ctx)
+    ensure_store(store)
+    put_entry(store, name, value, secret)
+    click.echo(f"stored {name} in profile '{store.profile}'" + (" (secret)" if secret else ""), err=True)
+
+
+@click.command()
+@click.argument("name")
+@click.pass_context
+def get(ctx: click.Context, name: str) -> None:
+    """Print the stored value of NAME (for scripts)."""
+    check_name(name)
+    store = open_store(ctx)
+    entry = store.read().entries.get(name)
+    if entry is None:
+        raise NotFoundError(f"{name} is not stored in profile '{store.profile}'")
+    click.echo(entry.value)
+
+
+@click.command()
+@click.argument("names", nargs=-1, required=True)
+@click.pass_context
+def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
+    """Remove stored entries."""
+    for name in names:
+        check_name(name)
+    store = open_store(ctx)
+
+    def change(snapshot: Snapshot) -> list[str]:
+        missing = [n for n in names if n not in snapshot.entries]
+        if missing:
+            raise NotFoundError(f"not stored in profile '{store.profile}': {', '.join(missing)}; nothing removed")
+        for n in names:
+            del snapshot.entries[n]
+        return list(names)
+
+    removed = store.modify(change)
+    click.echo(f"removed {', '.join(removed)} from profile '{store.profile}'", err=True)
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """Show stored entries; secret values are masked entirely."""
+    store = open_store(ctx)
+    snapshot = store.read()
+    now = time.time()
+    rows = []
+    for name, entry in sorted(snapshot.entries.items()):
+        rows.append(
+            {
+                "profile": store.profile,
+                "name": name,
+                "service": catalog.service_of(name) or "-",
+                "secret": entry.secret,
+                "age": age(entry.updated, now),
+                "value": "********" if entry.secret else entry.value,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo(f"profile '{store.profile}' is empty", err=True)
+        return
+    header = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
+    table = [header]
+    for r in rows:
+        table.append((r["profile"], r["name"], r["service"], "yes" if r["secret"] else "no", r["age"], r["value"]))
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    for row in table:
+        click.echo(
+            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + str(row[-1])
+        )
+
+
+@click.command()
+@click.argument("service", type=click.Choice(sorted(SERVICES)))
+@click.pass_context
+def add(ctx: click.Context, service: str) -> None:
+    """Guided prompts for a service's variables (the key hidden); leave a field empty to skip it.
+
+    Without a terminal, one line per prompted variable is read from stdin, in the order shown by
+    `credstore add SERVICE --help`.
+    """
+    values: list[tuple[str, str, bool]] = []
+    for variable in SERVICES[service].variables:
+        if not variable.prompt:
+            continue
+        value = terminal.read_line(f"{variable.name} ({variable.description})", secret=variable.secret)
+        if not value:
+            continue
+        check_value(variable.name, value)
+        terminal.check_length(variable.name, value)
+        warning = catalog.format_warning(variable.name, value)
+        if warning:
+            terminal.warn(warning)
+        values.append((variable.name, value, variable.secret))
+    if not values:
+        raise UsageError(f"nothing entered for {service}; nothing stored")
+    store = open_store(ctx)
+    ensure_store(store)
+    now = time.time()
+
+    def change(snapshot: Snapshot) -> None:
+        for name, value, secret in values:
+            old = snapshot.entries.get(name)
+            created = old.created if old else now
+            snapshot.entries[name] = Entry(name, value, secret, created=created, updated=now)
+
+    store.modify(change)
+    click.echo(f"stored {', '.join(n for n, _, _ in values)} in profile '{store.profile}'", err=True)
+
+
+@click.command("accept-rollback")
+@click.pass_context
+def accept_rollback(ctx: click.Context) -> None:
+    """Accept a store restored from an older copy on purpose (clears the rollback alarm)."""
+    store = open_store(ctx)
+    generation = store.accept_rollback()
+    click.echo(f"profile '{store.profile}' accepted at generation {generation}", err=True)
+
+
+COMMANDS = [init, set_, get, rm, list_, add, accept_rollback]

@@ -1,0 +1,55 @@
+"""The ``credstore`` command: a click group whose commands live in one module per area."""
+
+from __future__ import annotations
+
+import click
+
+from credstore.errors import EXIT_CODES
+
+PRECEDENCE_HELP = """\b
+Precedence, highest first:
+  1. explicit arguments (--set NAME=VALUE, --service on the command line)
+  2. the process environment (except values an earlier `credstore env`
+     exported and nobody changed since: those are refreshed)
+  3. a service account chosen as the profile default (`use-service`)
+  4. the keystore profile (--profile, CREDSTORE_PROFILE, else "default")
+"""
+
+
+def _exit_code_help() -> str:
+    lines = ["\b", "Exit codes:"]
+    lines += [f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items()]
+    return "\n".join(lines)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=PRECEDENCE_HELP + "\n" + _exit_code_help(),
+)
+@click.option(
+    "--profile",
+    "-p",
+    metavar="NAME",
+    default=None,
+    help="Profile to use (default: $CREDSTORE_PROFILE, else 'default').",
+)
+@click.version_option(package_name="credstore")
+@click.pass_context
+def cli(ctx: click.Context, profile: str | None) -> None:
+    """Per-user encrypted credentials for shared machines.
+
+    Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then put
+    `eval "$(credstore env)"` in your shell profile or run `credstore exec -- CMD`.
+    """
+    ctx.obj = {"profile": profile}
+
+
+def _register() -> None:
+    from credstore.cli import delivery, entries
+
+    for module in (entries, delivery):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()

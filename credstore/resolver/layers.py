@@ -1,0 +1,89 @@
+"""Precedence: which layer's value wins for each variable.
+
+Highest first:
+
+1. ``argument``      explicit values (``--set NAME=VALUE``, keyword arguments of the Python API)
+2. ``environment``   the process environment, except values that credstore itself exported earlier and that
+                     nobody has changed since (see ``exported.py``): those are refreshed from the store
+3. ``service:NAME``  a team service account chosen as the profile's default (one chosen on the command line counts
+                     as an explicit argument and sits in layer 1)
+4. ``profile:NAME``  the person's own keystore profile
+
+This mirrors W&B's rule that ``wandb.init()`` arguments beat ``WANDB_*`` variables, which beat stored settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+ARGUMENT = "argument"
+ENVIRONMENT = "environment"
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class Value:
+    value: str = field(repr=False)
+    secret: bool
+
+
+@dataclass(frozen=True)
+class Layer:
+    source: str
+    values: Mapping[str, Value]
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The winning value of one variable, where it came from, and which sources it shadowed."""
+
+    name: str
+    value: str = field(repr=False)
+    secret: bool
+    source: str
+    shadowed: tuple[str, ...] = ()
+
+    @property
+    def display_value(self) -> str:
+        """The value as it may be shown to a person: masked entirely when secret (no prefix, no suffix)."""
+        return MASK if self.secret else self.value
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "shadowed": list(self.shadowed),
+            "value": self.display_value,
+            "secret": self.secret,
+        }
+
+
+def resolve(layers: Iterable[Layer], names: Iterable[str] | None = None) -> list[Resolved]:
+    """Resolve ``names`` (or, when None, every name any non-environment layer holds) through ``layers``.
+
+    ``layers`` must come highest precedence first. Names found in no layer are left out.
+    """
+    layers = list(layers)
+    if names is None:
+        wanted: list[str] = []
+        for layer in layers:
+            if layer.source != ENVIRONMENT:
+                wanted.extend(layer.values)
+        names = sorted(set(wanted))
+    out: list[Resolved] = []
+    for name in names:
+        holders = [layer for layer in layers if name in layer.values]
+        if not holders:
+            continue
+        winner = holders[0].values[name]
+        out.append(
+            Resolved(
+                name=name,
+                value=winner.value,
+                secret=winner.secret,
+                source=holders[0].source,
+                shadowed=tuple(layer.source for layer in holders[1:]),
+            )
+        )
+    return out

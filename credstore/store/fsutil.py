@@ -1,0 +1,186 @@
+"""File-system primitives: race-free private files, atomic replace, the write lock, StrictModes-style checks."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+from credstore.errors import BusyError, NotFoundError, PermissionProblem, StoreIOError
+
+_OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+def io_error(action: str, path: Path | str, exc: OSError) -> StoreIOError | PermissionProblem:
+    """Turn an OSError into a one-line credstore error (no traceback, no data)."""
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return PermissionProblem(f"cannot {action} {path}: {reason}")
+    return StoreIOError(f"cannot {action} {path}: {reason}")
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and missing parents) with mode 0700, then check it is safe to keep secrets in."""
+    old_umask = os.umask(0o077)
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise PermissionProblem(f"{path} exists and is not a directory") from None
+    except OSError as exc:
+        raise io_error("create directory", path, exc) from None
+    finally:
+        os.umask(old_umask)
+    check_dir(path)
+
+
+def check_dir(path: Path) -> None:
+    """StrictModes for the store directory and its parents.
+
+    The directory itself: a real directory (not a symlink), owned by us, no group/other access at all. Each parent
+    up to the home directory (or the file-system root): owned by us or root, and not writable by group or others,
+    unless it is a root-owned sticky directory such as /tmp.
+    """
+    uid = os.geteuid()
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise NotFoundError(f"store directory {path} does not exist") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise PermissionProblem(f"{path} is a symlink; credstore keeps secrets only in a real directory")
+    if not stat.S_ISDIR(st.st_mode):
+        raise PermissionProblem(f"{path} is not a directory")
+    if st.st_uid != uid:
+        raise PermissionProblem(f"{path} is owned by uid {st.st_uid}, not by you (uid {uid})")
+    if st.st_mode & 0o077:
+        raise PermissionProblem(f"{path} is accessible by other users; fix it with: chmod 700 {path}")
+    home = Path(os.path.expanduser("~")).resolve()
+    parent = path.resolve().parent
+    while True:
+        try:
+            pst = os.stat(parent)
+        except OSError as exc:
+            raise io_error("inspect", parent, exc) from None
+        writable_by_others = pst.st_mode & 0o022
+        sticky_root = pst.st_uid == 0 and pst.st_mode & stat.S_ISVTX
+        if pst.st_uid not in (uid, 0):
+            raise PermissionProblem(f"{parent} is owned by uid {pst.st_uid}; the store must not sit below it")
+        if writable_by_others and not sticky_root:
+            raise PermissionProblem(f"{parent} is writable by group or others; fix it with: chmod go-w {parent}")
+        if parent == home or parent.parent == parent:
+            break
+        parent = parent.parent
+
+
+def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_result:
+    """Checks on an opened file descriptor (so the file checked is the file read)."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise PermissionProblem(f"{path} is not a regular file")
+    if st.st_uid != os.geteuid():
+        raise PermissionProblem(f"{path} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})")
+    mask = 0o077 if secret_file else 0o022
+    if st.st_mode & mask:
+        raise PermissionProblem(f"{path} is accessible by other users; fix it with: chmod 600 {path}")
+    return st
+
+
+def read_private(path: Path, *, secret_file: bool = False) -> bytes:
+    """Read a whole file that must be ours and private. Symlinks are refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermissionProblem(f"{path} is a symlink; credstore reads only regular files") from None
+        raise io_error("read", path, exc) from None
+    try:
+        check_private_fd(fd, path, secret_file=secret_file)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def write_new_private(path: Path, data: bytes) -> None:
+    """Create ``path`` exclusively with mode 0600 (fails if it exists), write and fsync it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
+    except OSError as exc:
+        raise io_error("create", path, exc) from None
+    try:
+        _write_all(fd, data, path)
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        _unlink_quietly(path)
+        raise io_error("write", path, exc) from None
+    os.close(fd)
+
+
+def atomic_replace(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory.
+
+    A reader sees the old file or the new one, never a mix; a crash at any point leaves one of the two.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    write_new_private(tmp, data)
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink_quietly(tmp)
+        raise io_error("replace", path, exc) from None
+    fsync_dir(path.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_all(fd: int, data: bytes, path: Path) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _unlink_quietly(path: Path) -> None:
+    with suppress(OSError):
+        os.unlink(path)
+
+
+@contextmanager
+def exclusive_lock(lock_path: Path, timeout: float) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on a sidecar lock file; give up with ``BusyError`` after ``timeout`` seconds."""
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | _OPEN_FLAGS, 0o600)
+    except OSError as exc:
+        raise io_error("open lock file", lock_path, exc) from None
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BusyError(
+                        f"another credstore process has held {lock_path} for over {timeout:g} s; try again"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

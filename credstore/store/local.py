@@ -1,0 +1,238 @@
+"""The local encrypted store: one file per profile, encrypted as a whole (``crypto/envelope.py``).
+
+Layout under the store home (``CREDSTORE_HOME``, default ``platformdirs.user_data_dir("credstore")``)::
+
+    profiles/<profile>.store   the encrypted profile, 0600
+    profiles/<profile>.key     the key file, for the keyfile protection level only, 0600
+    profiles/<profile>.lock    the write lock (flock), 0600
+
+Writers take the lock, re-read the file, apply their change, bump the generation and atomically replace the file.
+Readers never lock. The highest generation seen is remembered outside the store (``state_dir``) so that restoring
+an older copy of the file is detected (``RollbackError``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from credstore.crypto import envelope
+from credstore.crypto.kek import KekContext, protection
+from credstore.errors import (
+    CorruptStoreError,
+    NotFoundError,
+    RollbackError,
+    UsageError,
+)
+from credstore.store import fsutil
+from credstore.store.base import Backend, Entry, Snapshot
+
+T = TypeVar("T")
+
+PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+PAYLOAD_VERSION = 1
+
+
+def check_profile_name(profile: str) -> str:
+    if not PROFILE_RE.match(profile):
+        raise UsageError(
+            f"invalid profile name {profile!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    return profile
+
+
+class DekCache(Protocol):
+    """Somewhere an unlocked data key can be kept for this login session (the kernel session keyring)."""
+
+    def get(self, store_id: bytes) -> bytes | None: ...
+
+    def put(self, store_id: bytes, dek: bytes) -> None: ...
+
+
+def encode_payload(snapshot: Snapshot) -> bytes:
+    data = {
+        "version": PAYLOAD_VERSION,
+        "entries": {name: entry.to_dict() for name, entry in sorted(snapshot.entries.items())},
+        "settings": dict(sorted(snapshot.settings.items())),
+    }
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_payload(plaintext: bytes, generation: int) -> Snapshot:
+    try:
+        data: Any = json.loads(plaintext)
+        if data.get("version") != PAYLOAD_VERSION:
+            raise CorruptStoreError("store payload has an unknown version")
+        entries = {name: Entry.from_dict(name, fields) for name, fields in data["entries"].items()}
+        settings = {str(k): str(v) for k, v in data["settings"].items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CorruptStoreError("store payload is malformed") from None
+    return Snapshot(entries=entries, settings=settings, generation=generation)
+
+
+class LocalStore(Backend):
+    def __init__(
+        self,
+        home: Path,
+        profile: str,
+        *,
+        state_dir: Path | None = None,
+        interactive: bool = False,
+        ask_passphrase: Callable[[str], str] | None = None,
+        dek_cache: DekCache | None = None,
+        lock_timeout: float = 10.0,
+    ) -> None:
+        self.home = home
+        self.profile = check_profile_name(profile)
+        self.dir = home / "profiles"
+        self.path = self.dir / f"{profile}.store"
+        self.lock_path = self.dir / f"{profile}.lock"
+        self.state_dir = state_dir
+        self.source = f"profile:{profile}"
+        self.kek_context = KekContext(self.path, profile, interactive, ask_passphrase)
+        self.dek_cache = dek_cache
+        self.lock_timeout = lock_timeout
+        self._dek: bytes | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalStore(path={str(self.path)!r})"
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
+        if not self.dir.exists():
+            raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init")
+        fsutil.check_dir(self.dir)
+        try:
+            data = fsutil.read_private(self.path)
+        except NotFoundError:
+            raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init") from None
+        return envelope.parse(data)
+
+    def read(self) -> Snapshot:
+        header, ad, ciphertext = self.read_header()
+        self._check_generation(header)
+        plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
+        return decode_payload(plaintext, header.generation)
+
+    def data_key(self, header: envelope.Header) -> bytes:
+        """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""
+        if self._dek is not None:
+            return self._dek
+        if self.dek_cache is not None:
+            cached = self.dek_cache.get(header.store_id)
+            if cached is not None:
+                self._dek = cached
+                return cached
+        level = protection(header.kek_kind, for_reading=True)
+        kek = level.derive(header.kek_params, self.kek_context)
+        self._dek = envelope.unwrap_dek(header, kek)
+        return self._dek
+
+    def protection_kind(self) -> str:
+        return self.read_header()[0].kek_kind
+
+    # -- rollback detection ----------------------------------------------------------------------------------
+
+    def _seen_path(self, store_id: bytes) -> Path | None:
+        return None if self.state_dir is None else self.state_dir / "generations" / store_id.hex()
+
+    def _check_generation(self, header: envelope.Header) -> None:
+        seen_path = self._seen_path(header.store_id)
+        if seen_path is None:
+            return
+        try:
+            seen = int(seen_path.read_text())
+        except (FileNotFoundError, ValueError):
+            seen = -1
+        if header.generation < seen:
+            raise RollbackError(
+                f"{self.path} is at generation {header.generation} but generation {seen} was seen before: "
+                "an older copy of the store was restored. If you restored it on purpose, run: "
+                f"credstore --profile {self.profile} accept-rollback"
+            )
+        if header.generation > seen:
+            self._remember_generation(header.store_id, header.generation)
+
+    def _remember_generation(self, store_id: bytes, generation: int) -> None:
+        seen_path = self._seen_path(store_id)
+        if seen_path is None:
+            return
+        try:
+            fsutil.ensure_private_dir(seen_path.parent)
+            fsutil.atomic_replace(seen_path, str(generation).encode())
+        except Exception:  # noqa: S110 - the rollback marker is advisory; never fail a read over it
+            pass
+
+    def accept_rollback(self) -> int:
+        """Accept the store's current generation as the newest (after a deliberate restore from backup)."""
+        header, _, _ = self.read_header()
+        seen_path = self._seen_path(header.store_id)
+        if seen_path is not None:
+            fsutil.ensure_private_dir(seen_path.parent)
+            fsutil.atomic_replace(seen_path, str(header.generation).encode())
+        return header.generation
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def create(self, kind: str = "keyfile") -> None:
+        """Create an empty profile protected at level ``kind``. Fails if it exists."""
+        fsutil.ensure_private_dir(self.dir)
+        with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
+            if self.path.exists():
+                raise UsageError(f"profile '{self.profile}' already exists at {self.path}")
+            level = protection(kind)
+            kek, params = level.create(self.kek_context)
+            header, dek = envelope.new_header(kek, level.kind, params)
+            snapshot = Snapshot(settings={"fingerprint_key": os.urandom(32).hex()})
+            data = envelope.seal(header, dek, encode_payload(snapshot))
+            fsutil.atomic_replace(self.path, data)
+            self._dek = dek
+            if self.dek_cache is not None and level.kind != "keyfile":
+                self.dek_cache.put(header.store_id, dek)
+            self._remember_generation(header.store_id, 0)
+
+    def modify(self, change: Callable[[Snapshot], T]) -> T:
+        fsutil.ensure_private_dir(self.dir)
+        with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
+            header, ad, ciphertext = self.read_header()
+            self._check_generation(header)
+            dek = self.data_key(header)
+            snapshot = decode_payload(envelope.open_payload(header, ad, ciphertext, dek), header.generation)
+            result = change(snapshot)
+            self._write(replace(header, generation=header.generation + 1), dek, snapshot)
+            return result
+
+    def _write(self, header: envelope.Header, dek: bytes, snapshot: Snapshot) -> None:
+        fsutil.atomic_replace(self.path, envelope.seal(header, dek, encode_payload(snapshot)))
+        self._remember_generation(header.store_id, header.generation)
+
+    def change_protection(self, kind: str) -> tuple[str, str]:
+        """Re-wrap the same DEK under a KEK of another level; entries are not re-encrypted needlessly.
+
+        Also serves a passphrase change (same kind, new passphrase). Returns (old kind, new kind).
+        """
+        with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
+            header, ad, ciphertext = self.read_header()
+            self._check_generation(header)
+            dek = self.data_key(header)
+            envelope.open_payload(header, ad, ciphertext, dek)  # refuse to re-wrap a store we cannot read
+            old_level = protection(header.kek_kind, for_reading=True)
+            new_level = protection(kind)
+            kek, params = new_level.create(self.kek_context)
+            new_header = envelope.rewrap(header, kek, new_level.kind, params, dek)
+            new_header = replace(new_header, generation=header.generation + 1)
+            plaintext = envelope.open_payload(header, ad, ciphertext, dek)
+            fsutil.atomic_replace(self.path, envelope.seal(new_header, dek, plaintext))
+            self._remember_generation(header.store_id, new_header.generation)
+            if old_level.kind != new_level.kind:
+                old_level.discard(header.kek_params, self.kek_context)
+            return old_level.kind, new_level.kind
