@@ -1,3 +1,23 @@
-"""credstore: per-user encrypted credentials for shared machines."""
+"""credstore: per-user encrypted credentials for shared machines.
+
+``credstore.resolve(...)`` and ``credstore.environ(...)`` are the Python API (see ``credstore/api.py``). They are
+imported on first use so that the command-line hot path does not pay for them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+__all__ = ["environ", "resolve"]
+
+if TYPE_CHECKING:
+    from credstore.api import environ, resolve
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from credstore import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'credstore' has no attribute {name!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from credstore import __version__
 from credstore.errors import EXIT_CODES
 
 PRECEDENCE_HELP = """\b
@@ -33,7 +34,7 @@ def _exit_code_help() -> str:
     default=None,
     help="Profile to use (default: $CREDSTORE_PROFILE, else 'default').",
 )
-@click.version_option(package_name="credstore")
+@click.version_option(version=__version__, prog_name="credstore")
 @click.pass_context
 def cli(ctx: click.Context, profile: str | None) -> None:
     """Per-user encrypted credentials for shared machines.
