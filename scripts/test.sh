@@ -103,7 +103,8 @@ install_system_packages() {
 # --- Python packages ---------------------------------------------------------------------------------------
 python_ready() {
     # The project installed from this checkout (editable) with its extras, plus bao and wandb.
-    "$PYTHON" - "$PWD" <<'EOF' >/dev/null 2>&1
+    # -I: without it the credstore.egg-info that pip leaves in the checkout shadows the installed metadata.
+    "$PYTHON" -I - "$PWD" <<'EOF' >/dev/null 2>&1
 import importlib.metadata as md, json, sys
 from pathlib import Path
 dist = md.distribution("credstore")
