@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -16,10 +19,20 @@ REPO = Path(__file__).resolve().parent.parent
 pytest_plugins = ["tests.fixtures_services"] if (REPO / "tests" / "fixtures_services.py").exists() else []
 
 
+@functools.cache
+def _installed_from_this_checkout() -> bool:
+    try:
+        dist = importlib.metadata.distribution("credstore")
+        url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return False
+    return url == REPO.as_uri()
+
+
 def credstore_argv() -> list[str]:
-    """The installed console script when it belongs to this checkout, else `python -m credstore`."""
+    """The installed console script when it was installed from this checkout, else `python -m credstore`."""
     script = shutil.which("credstore")
-    if script and os.environ.get("CREDSTORE_TEST_MODULE") != "1":
+    if script and _installed_from_this_checkout():
         return [script]
     return [sys.executable, "-m", "credstore"]
 
