@@ -20,6 +20,11 @@ def _fail(message: str, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     try:
+        from credstore.cli import fast
+
+        code = fast.run(args)
+        if code is not None:
+            return code
         import click
 
         from credstore.cli.main import cli

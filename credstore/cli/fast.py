@@ -1,0 +1,138 @@
+"""The hot path: ``credstore env`` and ``credstore exec`` without the CLI framework.
+
+``eval "$(credstore env)"`` runs in every new shell, so these two commands are parsed here by hand and never import
+click (or the OS keyring library). Anything this parser does not recognise (``--help``, an unknown option, a bad
+choice) returns None and the full click CLI handles it, with its complete error messages.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_ENV_VALUE_OPTIONS = {"--shell": "shell", "--format": "fmt", "--prefix": "prefix", "--for": "target"}
+_CHOICES = {
+    "shell": ("bash", "zsh", "sh", "fish", "powershell"),
+    "fmt": ("shell", "dotenv", "json"),
+    "target": ("apptainer", "singularity"),
+}
+
+
+def _split_option(arg: str, rest: list[str]) -> tuple[str, str] | None:
+    """``--opt=value`` or ``--opt value`` (consuming from ``rest``); None when the value is missing."""
+    if "=" in arg:
+        name, _, value = arg.partition("=")
+        return name, value
+    if not rest:
+        return None
+    return arg, rest.pop(0)
+
+
+def _parse_global(args: list[str]) -> tuple[str | None, list[str]] | None:
+    profile = None
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        arg = rest.pop(0)
+        if arg in ("--profile", "-p") or arg.startswith("--profile="):
+            split = _split_option(arg, rest)
+            if split is None:
+                return None
+            profile = split[1]
+        else:
+            return None
+    return profile, rest
+
+
+def parse_env(args: list[str]) -> dict | None:
+    options: dict = {"shell": None, "fmt": "shell", "prefix": None, "target": None, "sets": [], "tokens": []}
+    rest = list(args)
+    while rest:
+        arg = rest.pop(0)
+        if arg == "--":
+            options["tokens"].extend(rest)
+            break
+        if not arg.startswith("-"):
+            options["tokens"].append(arg)
+            continue
+        split = _split_option(arg, rest)
+        if split is None:
+            return None
+        name, value = split
+        if name == "--set":
+            options["sets"].append(value)
+        elif name in _ENV_VALUE_OPTIONS:
+            key = _ENV_VALUE_OPTIONS[name]
+            if key in _CHOICES and value not in _CHOICES[key]:
+                return None
+            options[key] = value
+        else:
+            return None
+    return options
+
+
+def parse_exec(args: list[str]) -> dict | None:
+    """Mirrors click's parsing with interspersed arguments off: options first, then selection ``--`` command."""
+    sets: list[str] = []
+    rest = list(args)
+    while rest and rest[0].startswith("-") and rest[0] != "--":
+        arg = rest.pop(0)
+        split = _split_option(arg, rest)
+        if split is None or split[0] != "--set":
+            return None
+        sets.append(split[1])
+    if rest and rest[0] == "--":
+        selection, command = [], rest[1:]
+    elif "--" in rest:
+        cut = rest.index("--")
+        selection, command = rest[:cut], rest[cut + 1 :]
+    else:
+        selection, command = [], rest
+    if not command:
+        return None
+    return {"sets": sets, "tokens": selection, "command": command}
+
+
+def run(args: list[str]) -> int | None:
+    """Run ``env`` or ``exec`` if ``args`` are simple enough; None means: let the full CLI handle them."""
+    parsed = _parse_global(args)
+    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec"):
+        return None
+    profile, rest = parsed
+    command, rest = rest[0], rest[1:]
+    from credstore import config
+    from credstore.resolver.gather import parse_assignments
+
+    if command == "env":
+        options = parse_env(rest)
+        if options is None:
+            return None
+        from credstore.resolver.deliver import render_env
+
+        text = render_env(
+            config.open_profile(profile, interactive=False),
+            options["tokens"],
+            parse_assignments(options["sets"]),
+            dict(os.environ),
+            shell=options["shell"],
+            fmt=options["fmt"],
+            prefix=options["prefix"],
+            target=options["target"],
+        )
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return 0
+    options = parse_exec(rest)
+    if options is None:
+        return None
+    from credstore.cli.terminal import has_terminal
+    from credstore.resolver.deliver import exec_command
+
+    store = config.open_profile(profile, interactive=has_terminal(), ask_passphrase=_ask_passphrase)
+    exec_command(store, options["tokens"], parse_assignments(options["sets"]), dict(os.environ), options["command"])
+    return 0  # not reached: exec_command replaces the process or raises
+
+
+def _ask_passphrase(prompt: str) -> str:
+    import getpass
+
+    return getpass.getpass(prompt)
