@@ -8,6 +8,7 @@ raises UnrepresentableValue naming the variable, never showing the value.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping, Sequence
 
@@ -25,7 +26,7 @@ SHELLS: tuple[str, ...] = ("bash", "zsh", "sh", "fish", "powershell")
 FORMATS: tuple[str, ...] = ("shell", "dotenv", "json")
 
 _SHELL_RENDERERS = {
-    "bash": _posix.render,
+    "bash": functools.partial(_posix.render, bash=True),
     "zsh": _posix.render,
     "sh": _posix.render,
     "fish": _fish.render,

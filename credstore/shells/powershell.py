@@ -4,6 +4,9 @@ Values go in a verbatim (single-quoted) string. PowerShell's tokenizer treats fo
 as single quotes too: U+2018, U+2019, U+201A and U+201B. Inside the string any of them ends it unless it is
 directly followed by another one, in which case the pair stands for the second character. Doubling every such
 character therefore keeps it literal. Nothing else (``$``, backtick, newline) is special in a verbatim string.
+
+Limit: PowerShell before 7.5 (and Windows PowerShell 5.1) cannot hold an empty environment variable; there
+``$env:NAME = ''`` removes NAME. From 7.5 on it sets it to the empty string.
 """
 
 from __future__ import annotations
