@@ -228,9 +228,7 @@ class _Session:
         except hx.Forbidden:
             if self._token_rejected():
                 raise AuthError(f"OpenBao token expired or invalid; {_LOGIN_HINT}") from None
-            raise PermissionProblem(
-                f"OpenBao denied access to {what}: the token's policies do not allow it"
-            ) from None
+            raise PermissionProblem(f"OpenBao denied access to {what}: the token's policies do not allow it") from None
         except hx.InvalidPath as exc:
             raise NotFoundError(f"OpenBao has nothing at {what} ({_server_text(exc) or 'not found'})") from None
         except (hx.VaultDown, hx.VaultNotInitialized):
@@ -245,12 +243,10 @@ class _Session:
                 "pass the server's CA with --ca-cert"
             ) from None
         except rx.Timeout:
-            raise UnavailableError(
-                f"OpenBao at {self.shown_url} did not answer within {self.timeout:g} s"
-            ) from None
+            raise UnavailableError(f"OpenBao at {self.shown_url} did not answer within {self.timeout:.1f} s") from None
         except rx.ConnectionError:
             raise UnavailableError(
-                f"OpenBao at {self.shown_url} did not answer within {self.timeout:g} s (connection failed)"
+                f"OpenBao at {self.shown_url} is not answering (connection refused or unreachable)"
             ) from None
         except rx.RequestException as exc:
             raise UnavailableError(f"OpenBao at {self.shown_url}: {type(exc).__name__}") from None
@@ -294,8 +290,7 @@ class VaultBackend(Backend):
 
     def __repr__(self) -> str:
         return (
-            f"VaultBackend(url={self._s.shown_url!r}, mount={self.mount!r}, path={self.path!r}, "
-            f"source={self.source!r})"
+            f"VaultBackend(url={self._s.shown_url!r}, mount={self.mount!r}, path={self.path!r}, source={self.source!r})"
         )
 
     @property
@@ -329,8 +324,11 @@ class VaultBackend(Backend):
                 resp = self._kv().read_secret_version(
                     kv_path, version=version, mount_point=self.mount, raise_on_deleted_version=False
                 )
-            except hx.InvalidPath:
-                return 0, None, ""
+            except hx.InvalidPath as exc:
+                # Quirk: a destroyed (or deleted) version is a 404 whose body still carries its metadata.
+                resp = getattr(exc, "json", None) or {}
+                if not isinstance(resp, dict) or not (resp.get("data") or {}).get("metadata"):
+                    return 0, None, ""
         data = resp.get("data") or {}
         meta = data.get("metadata") or {}
         values = data.get("data")
@@ -540,8 +538,7 @@ class VaultBackend(Backend):
             if time.monotonic() - start > self.lock_wait:
                 who = (data or {}).get("holder", "another writer")
                 raise BusyError(
-                    f"timed out after {self.lock_wait:g} s waiting for the write lock of {self.source} "
-                    f"(held by {who})"
+                    f"timed out after {self.lock_wait:g} s waiting for the write lock of {self.source} (held by {who})"
                 )
             attempt += 1
             time.sleep(random.uniform(0.005, min(0.2, 0.005 * 2 ** min(attempt, 6))))
