@@ -197,7 +197,8 @@ WORKER = textwrap.dedent(
     from credstore.store.base import Entry
     from credstore.store.vault import VaultBackend
     me = sys.argv[1]
-    b = VaultBackend(os.environ["BAO_URL"], os.environ["BAO_TEST_TOKEN"], path=os.environ["KV_PATH"], source="t")
+    b = VaultBackend(os.environ["BAO_URL"], os.environ["BAO_TEST_TOKEN"], path=os.environ["KV_PATH"], source="t",
+                     lock=os.environ["USE_LOCK"] == "1", max_retries=int(os.environ["MAX_RETRIES"]))
     def bump(snap, name):
         old = snap.entries.get(name)
         n = int(old.value) + 1 if old else 1
@@ -214,9 +215,12 @@ WORKER = textwrap.dedent(
 )
 
 
-def test_concurrent_writers_lose_nothing(bao: OpenBaoDev) -> None:
+@pytest.mark.parametrize("use_lock", [True, False], ids=["lease+cas", "cas-only"])
+def test_concurrent_writers_lose_nothing(bao: OpenBaoDev, use_lock: bool) -> None:
+    """8 processes x (10 changes of their own + the shared variable, then 10 of a shared one only)."""
     path = unique_path("services/concurrency")
     env = dict(os.environ, ROOT=str(ROOT), BAO_URL=bao.url, BAO_TEST_TOKEN=bao.root_token, KV_PATH=path)
+    env.update(USE_LOCK="1" if use_lock else "0", MAX_RETRIES="20" if use_lock else "200")
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(i)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
@@ -407,6 +411,11 @@ def _no_leak(exc: BaseException, token: str) -> None:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     assert token not in text
     assert token not in str(exc)
+    chained: BaseException | None = exc
+    while chained is not None:  # nothing reachable from the error holds the request headers
+        assert token not in repr(chained) and token not in repr(vars(chained))
+        assert getattr(chained, "request", None) is None
+        chained = chained.__context__ or chained.__cause__
 
 
 def test_server_down_and_hung_are_unavailable() -> None:

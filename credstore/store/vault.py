@@ -219,6 +219,12 @@ class _Session:
             yield
         except CredstoreError:
             raise
+        except rx.RequestException as exc:
+            # The mapped error is raised "from None", but the original stays reachable as __context__, and a
+            # requests exception carries the prepared request, whose headers hold X-Vault-Token: drop it.
+            exc.request = None
+            exc.response = None
+            raise self._transport_error(exc) from None
         except hx.InvalidRequest as exc:
             if any("check-and-set" in str(e) for e in (exc.errors or [])):
                 raise _CasConflict() from None
@@ -237,19 +243,20 @@ class _Session:
             raise BusyError(f"OpenBao at {self.shown_url} is rate-limiting requests; try again") from None
         except hx.VaultError as exc:
             raise CredstoreError(f"OpenBao failed on {what}: {_server_text(exc)}") from None
-        except rx.SSLError:
-            raise UnavailableError(
+
+    def _transport_error(self, exc: Exception) -> CredstoreError:
+        import requests.exceptions as rx
+
+        if isinstance(exc, rx.SSLError):
+            return UnavailableError(
                 f"TLS handshake with OpenBao at {self.shown_url} failed: certificate not trusted or invalid; "
                 "pass the server's CA with --ca-cert"
-            ) from None
-        except rx.Timeout:
-            raise UnavailableError(f"OpenBao at {self.shown_url} did not answer within {self.timeout:.1f} s") from None
-        except rx.ConnectionError:
-            raise UnavailableError(
-                f"OpenBao at {self.shown_url} is not answering (connection refused or unreachable)"
-            ) from None
-        except rx.RequestException as exc:
-            raise UnavailableError(f"OpenBao at {self.shown_url}: {type(exc).__name__}") from None
+            )
+        if isinstance(exc, rx.Timeout):
+            return UnavailableError(f"OpenBao at {self.shown_url} did not answer within {self.timeout:.1f} s")
+        if isinstance(exc, rx.ConnectionError):
+            return UnavailableError(f"OpenBao at {self.shown_url} is not answering (connection refused or unreachable)")
+        return UnavailableError(f"OpenBao at {self.shown_url}: {type(exc).__name__}")
 
 
 def _server_text(exc: Exception) -> str:
@@ -276,6 +283,7 @@ class VaultBackend(Backend):
         lock_ttl: float = 10.0,
         lock_wait: float = 30.0,
         workers: int = 8,
+        lock: bool = True,
     ) -> None:
         if not token:
             raise AuthError(f"no OpenBao token; {_LOGIN_HINT}")
@@ -286,6 +294,7 @@ class VaultBackend(Backend):
         self.lock_ttl = lock_ttl
         self.lock_wait = lock_wait
         self.workers = max(1, workers)
+        self.lock = lock
         self._s = _Session(url, token, timeout=timeout, ca_cert=ca_cert, verify=verify)
 
     def __repr__(self) -> str:
@@ -441,6 +450,8 @@ class VaultBackend(Backend):
     # -- writing ----------------------------------------------------------------------------------------------
 
     def modify(self, change: Callable[[Snapshot], T]) -> T:
+        if not self.lock:  # check-and-set and undo only (fine for single-variable changes; see module docstring)
+            return self._modify_locked(change)
         lease = self._acquire_lock()
         try:
             return self._modify_locked(change)
