@@ -295,6 +295,8 @@ class VaultBackend(Backend):
         self.lock_wait = lock_wait
         self.workers = max(1, workers)
         self.lock = lock
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
         self._s = _Session(url, token, timeout=timeout, ca_cert=ca_cert, verify=verify)
 
     def __repr__(self) -> str:
@@ -424,10 +426,10 @@ class VaultBackend(Backend):
             return version, data
 
         if self.workers > 1 and len(names) > 1:
-            with ThreadPoolExecutor(max_workers=min(self.workers, len(names) + 1)) as pool:
-                settings_future = pool.submit(settings)
-                results = list(pool.map(self._read_var, names))
-                settings_version, settings_data = settings_future.result()
+            pool = self._executor()
+            settings_future = pool.submit(settings)
+            results = list(pool.map(self._read_var, names))
+            settings_version, settings_data = settings_future.result()
         else:
             settings_version, settings_data = settings()
             results = [self._read_var(n) for n in names]
@@ -443,6 +445,20 @@ class VaultBackend(Backend):
             generation=settings_version + sum(s.version for s in states.values()),
         )
         return _Raw(snapshot, states, settings_version, settings_version > 0)
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """One pool per backend, kept: its threads keep their HTTP connections (thread-local clients) alive."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="credstore-vault")
+            return self._pool
+
+    def close(self) -> None:
+        """Stop the reader threads (optional; they also end with the process)."""
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
 
     def read(self) -> Snapshot:
         return self._read_raw().snapshot
