@@ -501,6 +501,40 @@ def test_compound_command_substitution_does_not_reach_the_shell(env: dict[str, s
     assert steps[1] == {"step": "load", "state": "user-session", "v": ""}
 
 
+def test_session_to_parent_refused_by_multithreaded_parent(env: dict[str, str], name: str) -> None:
+    # The kernel hands a keyring only to a single-threaded parent. ensure_session_keyring() must then fail loudly and
+    # leave the child on the user-session keyring, so store() refuses instead of caching into a keyring that dies.
+    r = run(
+        env,
+        """
+        import threading
+        stop = threading.Event()
+        t = threading.Thread(target=stop.wait, daemon=True)
+        t.start()
+        c = child(
+            "try:\\n"
+            "    kk.ensure_session_keyring(); err = None\\n"
+            "except kk.NoSessionKeyring as e:\\n"
+            "    err = str(e)\\n"
+            "state = kk.session_keyring_state()\\n"
+            "try:\\n"
+            "    kk.store(os.environ['NAME'], b'k' * 32, 60); stored = True\\n"
+            "except kk.NoSessionKeyring:\\n"
+            "    stored = False\\n"
+            "out(err=err, state=state, stored=stored)"
+        )
+        stop.set()
+        out(c=c, parent_state=kk.session_keyring_state())
+        """,
+        setup="join_user_session()",
+        name=name,
+    )
+    assert r["c"]["err"] is not None and "parent" in r["c"]["err"] and "EPERM" in r["c"]["err"]
+    assert r["c"]["state"] == "user-session"
+    assert r["c"]["stored"] is False
+    assert r["parent_state"] == "user-session"
+
+
 # --- blocked keyctl (a real seccomp filter, as Docker's default profile installs) ----------------------------------
 
 SECCOMP = """
