@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from credstore.errors import UsageError
 
@@ -53,8 +53,7 @@ def _prefix(*prefixes: str) -> Callable[[str], str | None]:
     return check
 
 
-@dataclass(frozen=True)
-class KnownVariable:
+class KnownVariable(NamedTuple):
     name: str
     service: str
     secret: bool
@@ -64,8 +63,7 @@ class KnownVariable:
     prompt: bool = True
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):
     name: str
     title: str
     variables: tuple[KnownVariable, ...]

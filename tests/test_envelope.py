@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import replace
 
 import pytest
 
@@ -15,7 +14,7 @@ from credstore.errors import AuthError, CorruptStoreError, UnsupportedFormatErro
 def make(plaintext: bytes = b'{"x":1}', generation: int = 3) -> tuple[bytes, bytes, bytes]:
     kek = os.urandom(32)
     header, dek = envelope.new_header(kek, "keyfile", b"")
-    data = envelope.seal(replace(header, generation=generation), dek, plaintext)
+    data = envelope.seal(header._replace(generation=generation), dek, plaintext)
     return data, kek, dek
 
 

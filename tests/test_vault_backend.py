@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 import traceback
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -76,8 +75,8 @@ def rotate(name: str, value: str):
     def change(snap: Snapshot) -> None:
         e = snap.entries[name]
         now = time.time()
-        snap.entries[name] = replace(
-            e, value=value, updated=now, previous=e.value, previous_expires=now + 3600, rotations=(*e.rotations, now)
+        snap.entries[name] = e._replace(
+            value=value, updated=now, previous=e.value, previous_expires=now + 3600, rotations=(*e.rotations, now)
         )
 
     return change
@@ -152,7 +151,7 @@ def test_rotation_keeps_previous_and_history(bao: OpenBaoDev) -> None:
     assert e.created == created and e.updated > e.created
     assert [h["version"] for h in b.history("WANDB_API_KEY")] == [1, 2]
     # Rollback = write the previous value back as a new version.
-    b.modify(lambda s: s.entries.__setitem__("WANDB_API_KEY", replace(e, value=e.previous, previous=None)))
+    b.modify(lambda s: s.entries.__setitem__("WANDB_API_KEY", e._replace(value=e.previous, previous=None)))
     e2 = b.read().entries["WANDB_API_KEY"]
     assert e2.value == "old-key" and e2.previous is None
     hist = b.history("WANDB_API_KEY")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from credstore.errors import AuthError, CorruptStoreError, UnsupportedFormatError
 
@@ -33,18 +33,20 @@ MAX_FILE_SIZE = 64 * 1024 * 1024  # a bigger file is refused before any work is 
 _HKDF_INFO = b"credstore v1 payload key"
 
 
-@dataclass(frozen=True)
-class Header:
+class Header(NamedTuple):
     store_id: bytes
     generation: int
     kek_kind: str
     kek_params: bytes
     wrap_nonce: bytes
-    wrapped_dek: bytes = field(repr=False)
-    payload_salt: bytes = field(repr=False)
-    payload_nonce: bytes = field(repr=False)
+    wrapped_dek: bytes
+    payload_salt: bytes
+    payload_nonce: bytes
     aead: bytes = AEAD_ID
     version: int = FORMAT_VERSION
+
+    def __repr__(self) -> str:
+        return f"Header(store_id={self.store_id.hex()}, generation={self.generation}, kek_kind={self.kek_kind!r})"
 
     def wrap_ad(self) -> bytes:
         """Associated data of the DEK wrap: everything that identifies the store and its KEK, but not the generation."""
@@ -114,10 +116,10 @@ def new_header(kek: bytes, kek_kind: str, kek_params: bytes, dek: bytes | None =
 
 def rewrap(header: Header, kek: bytes, kek_kind: str, kek_params: bytes, dek: bytes) -> Header:
     """The same store and DEK, wrapped under another KEK (passphrase change, protection level change)."""
-    header = replace(header, kek_kind=kek_kind, kek_params=kek_params)
+    header = header._replace(kek_kind=kek_kind, kek_params=kek_params)
     nonce = os.urandom(NONCE_LEN)
     wrapped = _aead(kek).encrypt(nonce, dek, header.wrap_ad())
-    return replace(header, wrap_nonce=nonce, wrapped_dek=wrapped)
+    return header._replace(wrap_nonce=nonce, wrapped_dek=wrapped)
 
 
 def unwrap_dek(header: Header, kek: bytes) -> bytes:
@@ -131,7 +133,7 @@ def unwrap_dek(header: Header, kek: bytes) -> bytes:
 
 def seal(header: Header, dek: bytes, plaintext: bytes) -> bytes:
     """Encrypt ``plaintext`` as the store's payload with a fresh salt; the header's generation is used as given."""
-    header = replace(header, payload_salt=os.urandom(SALT_LEN), payload_nonce=os.urandom(NONCE_LEN))
+    header = header._replace(payload_salt=os.urandom(SALT_LEN), payload_nonce=os.urandom(NONCE_LEN))
     head = header.encode()
     ciphertext = _aead(_payload_key(dek, header.payload_salt)).encrypt(
         header.payload_nonce, plaintext, head + struct.pack(">I", len(plaintext) + TAG_LEN)

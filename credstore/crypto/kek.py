@@ -12,8 +12,8 @@ import contextlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from credstore.errors import CorruptStoreError, UnsupportedFormatError, UsageError
 from credstore.store import fsutil
@@ -21,8 +21,7 @@ from credstore.store import fsutil
 KEK_LEN = 32
 
 
-@dataclass(frozen=True)
-class KekContext:
+class KekContext(NamedTuple):
     """What a protection level may need: where the store is, and whether it may ask a person."""
 
     store_path: Path

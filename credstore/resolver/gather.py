@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from credstore.catalog import check_name, check_value, expand
 from credstore.errors import UsageError
@@ -25,12 +24,13 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
-@dataclass
 class Gathered:
-    layers: list[Layer]
-    names: list[str] | None
-    fp_key: bytes
-    snapshot: Snapshot
+    """The layers for one command, the selected names (None = all) and the refresh-marker key."""
+
+    __slots__ = ("fp_key", "layers", "names", "snapshot")
+
+    def __init__(self, layers: list[Layer], names: list[str] | None, fp_key: bytes, snapshot: Snapshot) -> None:
+        self.layers, self.names, self.fp_key, self.snapshot = layers, names, fp_key, snapshot
 
     def plan(self, environ: Mapping[str, str]) -> EnvPlan:
         return plan_env(self.layers, self.names, environ, self.fp_key)

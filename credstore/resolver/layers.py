@@ -15,34 +15,37 @@ This mirrors W&B's rule that ``wandb.init()`` arguments beat ``WANDB_*`` variabl
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 ARGUMENT = "argument"
 ENVIRONMENT = "environment"
 MASK = "********"
 
 
-@dataclass(frozen=True)
-class Value:
-    value: str = field(repr=False)
+class Value(NamedTuple):
+    value: str
     secret: bool
 
+    def __repr__(self) -> str:
+        return f"Value(secret={self.secret})"
 
-@dataclass(frozen=True)
-class Layer:
+
+class Layer(NamedTuple):
     source: str
     values: Mapping[str, Value]
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """The winning value of one variable, where it came from, and which sources it shadowed."""
 
     name: str
-    value: str = field(repr=False)
+    value: str
     secret: bool
     source: str
     shadowed: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"Resolved(name={self.name!r}, source={self.source!r}, value={self.display_value!r})"
 
     @property
     def display_value(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from credstore.catalog import is_secret
 from credstore.resolver.exported import MARKER, exported_unchanged, fingerprint, format_marker
@@ -19,11 +18,15 @@ def fingerprint_key(snapshot: Snapshot) -> bytes:
     return bytes.fromhex(snapshot.settings.get("fingerprint_key", ""))
 
 
-@dataclass
 class EnvPlan:
-    resolved: list[Resolved]
-    assignments: list[tuple[str, str]] = field(default_factory=list)
-    unsets: list[str] = field(default_factory=list)
+    """What ``env`` prints: assignments (including the refresh marker) and unsets."""
+
+    __slots__ = ("assignments", "resolved", "unsets")
+
+    def __init__(self, resolved: list[Resolved]) -> None:
+        self.resolved = resolved
+        self.assignments: list[tuple[str, str]] = []
+        self.unsets: list[str] = []
 
 
 def build_layers(

@@ -10,29 +10,33 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
+# Records here and in the resolver are NamedTuples and plain classes, not dataclasses: `credstore env` runs in every
+# new shell, and importing dataclasses (with inspect) plus decorating each class cost more than the rest of it.
 
-@dataclass(frozen=True)
-class Entry:
+
+class Entry(NamedTuple):
     """One stored variable. ``value`` and ``previous`` are kept out of ``repr`` so they never reach a log."""
 
     name: str
-    value: str = field(repr=False)
+    value: str
     secret: bool = True
     created: float = 0.0
     updated: float = 0.0
     # Times of each rotation, oldest first.
     rotations: tuple[float, ...] = ()
     # The value before the last rotation, kept for rollback until ``previous_expires``.
-    previous: str | None = field(default=None, repr=False)
+    previous: str | None = None
     previous_expires: float | None = None
 
+    def __repr__(self) -> str:
+        return f"Entry(name={self.name!r}, secret={self.secret}, updated={self.updated})"
+
     def with_value(self, value: str, *, now: float | None = None) -> Entry:
-        return replace(self, value=value, updated=time.time() if now is None else now)
+        return self._replace(value=value, updated=time.time() if now is None else now)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -62,13 +66,28 @@ class Entry:
         )
 
 
-@dataclass
 class Snapshot:
-    """A profile as read at one moment: its entries and its non-secret settings (e.g. the default service)."""
+    """A profile as read at one moment: its entries and its settings (e.g. the default service)."""
 
-    entries: dict[str, Entry] = field(default_factory=dict)
-    settings: dict[str, str] = field(default_factory=dict)
-    generation: int = 0
+    __slots__ = ("entries", "generation", "settings")
+
+    def __init__(
+        self,
+        entries: dict[str, Entry] | None = None,
+        settings: dict[str, str] | None = None,
+        generation: int = 0,
+    ) -> None:
+        self.entries: dict[str, Entry] = {} if entries is None else entries
+        self.settings: dict[str, str] = {} if settings is None else settings
+        self.generation = generation
+
+    def __repr__(self) -> str:
+        return f"Snapshot(entries={sorted(self.entries)}, generation={self.generation})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return (self.entries, self.settings, self.generation) == (other.entries, other.settings, other.generation)
 
 
 class Backend(ABC):

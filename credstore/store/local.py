@@ -17,7 +17,6 @@ import json
 import os
 import re
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -208,7 +207,7 @@ class LocalStore(Backend):
             dek = self.data_key(header)
             snapshot = decode_payload(envelope.open_payload(header, ad, ciphertext, dek), header.generation)
             result = change(snapshot)
-            self._write(replace(header, generation=header.generation + 1), dek, snapshot)
+            self._write(header._replace(generation=header.generation + 1), dek, snapshot)
             return result
 
     def _write(self, header: envelope.Header, dek: bytes, snapshot: Snapshot) -> None:
@@ -229,7 +228,7 @@ class LocalStore(Backend):
             new_level = protection(kind)
             kek, params = new_level.create(self.kek_context)
             new_header = envelope.rewrap(header, kek, new_level.kind, params, dek)
-            new_header = replace(new_header, generation=header.generation + 1)
+            new_header = new_header._replace(generation=header.generation + 1)
             plaintext = envelope.open_payload(header, ad, ciphertext, dek)
             fsutil.atomic_replace(self.path, envelope.seal(new_header, dek, plaintext))
             self._remember_generation(header.store_id, new_header.generation)

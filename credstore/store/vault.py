@@ -67,7 +67,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from credstore.errors import (
@@ -512,7 +512,7 @@ class VaultBackend(Backend):
                 purge.append((kv_path, list(range(state.first_version, state.version + 1))))
             elif after is not None and (before is None or not _same_content(before, after)):
                 if after.name != name:
-                    after = replace(after, name=name)
+                    after = after._replace(name=name)
                 first = state.first_version if before is not None else state.version + 1
                 plan.append((kv_path, _encode_entry(after, first), state.version, state.data))
                 if before is not None and before.previous is not None and after.previous is None:
