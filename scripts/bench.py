@@ -33,18 +33,29 @@ def credstore_cmd() -> list[str]:
     return [script] if script else [sys.executable, "-m", "credstore"]
 
 
-def run_once(argv: list[str], env: dict[str, str], cwd: str) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (KiB) of one run; output discarded; a failure aborts the benchmark."""
+def run_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
+    """Wall time (s) of one run; output discarded; a failure aborts the benchmark."""
     start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, check=False)
     elapsed = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read() if proc.stderr else b""
     if proc.returncode != 0:
-        raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}): {err.decode(errors='replace')}")
-    return elapsed, usage.ru_maxrss
+        raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def peak_rss_kib(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
+    """Peak RSS through GNU time: ru_maxrss of a child forked from this Python would include this Python's own
+    pages (Linux carries the high-water mark across exec), so a small forking parent must do the measuring."""
+    gnu_time = "/usr/bin/time"
+    if not os.access(gnu_time, os.X_OK):
+        return None
+    proc = subprocess.run([gnu_time, "-f", "%M", *argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    try:
+        return int(proc.stderr.decode().strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return None
 
 
 class Case:
@@ -54,9 +65,13 @@ class Case:
         self.rss: list[int] = []
 
     def run(self) -> None:
-        elapsed, rss = run_once(self.argv, self.env, self.cwd)
-        self.times.append(elapsed)
-        self.rss.append(rss)
+        self.times.append(run_once(self.argv, self.env, self.cwd))
+
+    def measure_rss(self, runs: int = 5) -> None:
+        for _ in range(runs):
+            rss = peak_rss_kib(self.argv, self.env, self.cwd)
+            if rss is not None:
+                self.rss.append(rss)
 
 
 def make_store(base: Path, name: str, count: int, protection: str, env: dict[str, str]) -> dict[str, str]:
@@ -147,7 +162,7 @@ def summarize(case: Case, baseline: float) -> dict[str, object]:
         "min_ms": round(min(case.times) * 1000, 1),
         "max_ms": round(max(case.times) * 1000, 1),
         "ratio": round(median / baseline, 2),
-        "peak_rss_mib": round(max(case.rss) / 1024, 1),
+        "peak_rss_mib": round(max(case.rss) / 1024, 1) if case.rss else None,
     }
 
 
@@ -160,6 +175,10 @@ def main() -> int:
 
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("CREDSTORE_", "WANDB_"))}
     base_env["PYTHONPATH"] = str(REPO) if not shutil.which("credstore") else base_env.get("PYTHONPATH", "")
+    # Byte-compile as `pip install` does, so that a checkout run with PYTHONDONTWRITEBYTECODE is not measured
+    # recompiling its sources on every start.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "credstore")], check=True)
+    base_env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="credstore-bench-") as tmp:
         base = Path(tmp)
         cmd = credstore_cmd()
@@ -181,6 +200,8 @@ def main() -> int:
         for _ in range(args.runs):
             for case in cases:
                 case.run()
+        for case in cases:
+            case.measure_rss()
         baseline = statistics.median(cases[0].times)
         rows = [summarize(case, baseline) for case in cases]
         by_name = {row["command"]: row for row in rows}

@@ -78,3 +78,13 @@ def test_header_repr_hides_key_material() -> None:
     header, _, _ = envelope.parse(data)
     text = repr(header)
     assert header.wrapped_dek.hex() not in text and "wrapped_dek" not in text
+
+
+def test_stdlib_hkdf_matches_cryptography() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    for _ in range(20):
+        dek, salt = os.urandom(32), os.urandom(32)
+        expected = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=envelope._HKDF_INFO).derive(dek)
+        assert envelope._payload_key(dek, salt) == expected

@@ -6,7 +6,8 @@ plug in through ``register``. A level that cannot produce the KEK without a pers
 ``LockedError`` when ``KekContext.interactive`` is false, so a shell profile never blocks.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple would turn every string annotation into a
+# ForwardRef and compile it, about 1 ms per class on each `credstore env`.
 
 import contextlib
 import os

@@ -10,17 +10,29 @@ reveals nothing about the value to anyone without the store.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 from collections.abc import Mapping
+
+from credstore.crypto.primitives import KeyedHmac, equal
 
 MARKER = "CREDSTORE_EXPORTED"
 _VERSION = "v1"
 
 
 def fingerprint(key: bytes, name: str, value: str) -> str:
-    digest = hmac.new(key, name.encode() + b"\0" + value.encode(), hashlib.sha256).digest()[:16]
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return Fingerprinter(key)(name, value)
+
+
+class Fingerprinter:
+    """Fingerprints of many variables under one key (``env`` makes one per exported variable)."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, key: bytes) -> None:
+        self._mac = KeyedHmac(key)
+
+    def __call__(self, name: str, value: str) -> str:
+        digest = self._mac(name.encode() + b"\0" + value.encode())[:16]
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def parse_marker(text: str | None) -> dict[str, str]:
@@ -45,8 +57,9 @@ def format_marker(fingerprints: Mapping[str, str]) -> str:
 def exported_unchanged(key: bytes, environ: Mapping[str, str]) -> dict[str, str]:
     """Names (with fingerprints) that credstore exported and whose current value is still the exported one."""
     marker = parse_marker(environ.get(MARKER))
+    fingerprint_of = Fingerprinter(key)
     return {
         name: fp
         for name, fp in marker.items()
-        if name in environ and hmac.compare_digest(fingerprint(key, name, environ[name]), fp)
+        if name in environ and equal(fingerprint_of(name, environ[name]).encode(), fp.encode())
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from credstore.catalog import is_secret
-from credstore.resolver.exported import MARKER, exported_unchanged, fingerprint, format_marker
+from credstore.resolver.exported import MARKER, Fingerprinter, exported_unchanged, format_marker
 from credstore.resolver.layers import ARGUMENT, ENVIRONMENT, Layer, Resolved, Value, resolve
 from credstore.store.base import Snapshot
 
@@ -73,12 +73,13 @@ def plan_env(
     previous = exported_unchanged(fp_key, environ) if fp_key else {}
     selection = None if names is None else set(names)
     marker = {n: fp for n, fp in previous.items() if selection is not None and n not in selection}
+    fingerprint_of = Fingerprinter(fp_key) if fp_key else None
     for item in resolved:
         if item.source == ENVIRONMENT:
             continue
         plan.assignments.append((item.name, item.value))
-        if fp_key:
-            marker[item.name] = fingerprint(fp_key, item.name, item.value)
+        if fingerprint_of is not None:
+            marker[item.name] = fingerprint_of(item.name, item.value)
     assigned = {name for name, _ in plan.assignments}
     for name in sorted(previous):
         in_selection = selection is None or name in selection
