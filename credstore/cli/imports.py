@@ -154,7 +154,7 @@ _BOUNDARY = {"machine", "default", "macdef"}
 
 
 def _netrc_tokens(text: str) -> list[tuple[str, int, int]]:
-    """(token, start, end) for each token, skipping comments and macro bodies."""
+    """(word, start, end) for each word, skipping comments and macro bodies."""
     out: list[tuple[str, int, int]] = []
     i, n = 0, len(text)
     while i < n:
@@ -182,9 +182,9 @@ def _netrc_tokens(text: str) -> list[tuple[str, int, int]]:
                     i += 1
                 chars.append(text[i])
                 i += 1
-        token = "".join(chars)
-        out.append((token, start, i))
-        if token in ("macdef",) and not (len(out) >= 2 and out[-2][0] in ("login", "password", "account")):
+        word = "".join(chars)
+        out.append((word, start, i))
+        if word == "macdef" and not (len(out) >= 2 and out[-2][0] in ("login", "password", "account", "machine")):
             # the macro's name, then its body up to the first empty line
             j = text.find("\n", i)
             if j < 0:
@@ -199,17 +199,19 @@ def _netrc_tokens(text: str) -> list[tuple[str, int, int]]:
 def remove_netrc_machines(text: str, machines: set[str]) -> str:
     """``text`` without the entries of ``machines`` (from ``machine X`` to the next entry); the rest unchanged."""
     tokens = _netrc_tokens(text)
+    # Which tokens are keywords (not the value following login/password/...): decided left to right.
+    keyword = []
+    expect_value = False
+    for word, _, _ in tokens:
+        keyword.append(not expect_value and word != "<macro>")
+        expect_value = keyword[-1] and word in ("machine", "login", "password", "account", "macdef")
     cuts: list[tuple[int, int]] = []
     k = 0
     while k < len(tokens):
-        token, start, _ = tokens[k]
-        is_value = k > 0 and tokens[k - 1][0] in ("machine", "login", "password", "account")
-        if token in ("machine",) and not is_value and k + 1 < len(tokens) and tokens[k + 1][0] in machines:
+        word, start, _ = tokens[k]
+        if keyword[k] and word == "machine" and k + 1 < len(tokens) and tokens[k + 1][0] in machines:
             end_k = k + 2
-            while end_k < len(tokens):
-                prev = tokens[end_k - 1][0]
-                if tokens[end_k][0] in _BOUNDARY and prev not in ("login", "password", "account", "machine"):
-                    break
+            while end_k < len(tokens) and not (keyword[end_k] and tokens[end_k][0] in _BOUNDARY):
                 end_k += 1
             end = tokens[end_k][1] if end_k < len(tokens) else len(text)
             line_start = text.rfind("\n", 0, start) + 1
