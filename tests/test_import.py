@@ -63,7 +63,9 @@ def test_netrc_default_host_and_remove_source(home) -> None:
 def test_netrc_prefers_coreweave_and_warns_on_a_different_wandb_key(home) -> None:
     a, b = wkey(), wkey()
     netrc = home.home / ".netrc"
-    netrc.write_text(f"machine api.wandb.ai login user password {a}\nmachine api.forge.coreweave.com login user password {b}\n")
+    netrc.write_text(
+        f"machine api.wandb.ai login user password {a}\nmachine api.forge.coreweave.com login user password {b}\n"
+    )
     netrc.chmod(0o600)
     r = home("import", "netrc", "--remove-source")
     assert r.returncode == 0, r.stderr
@@ -228,7 +230,10 @@ def test_import_creates_store_when_missing(cli) -> None:
 def test_remove_netrc_machines_unit() -> None:
     from credstore.cli.imports import remove_netrc_machines
 
-    text = "machine a login x password machine\nmachine b login y password z\nmacdef init\ncd /\n\nmachine c password q\n"
+    text = (
+        "machine a login x password machine\nmachine b login y password z\nmacdef init\ncd /\n\n"
+        "machine c password q\n"
+    )
     out = remove_netrc_machines(text, {"a"})
     assert out == "machine b login y password z\nmacdef init\ncd /\n\nmachine c password q\n"
     out = remove_netrc_machines(text, {"b"})
