@@ -231,8 +231,7 @@ def test_remove_netrc_machines_unit() -> None:
     from credstore.cli.imports import remove_netrc_machines
 
     text = (
-        "machine a login x password machine\nmachine b login y password z\nmacdef init\ncd /\n\n"
-        "machine c password q\n"
+        "machine a login x password machine\nmachine b login y password z\nmacdef init\ncd /\n\nmachine c password q\n"
     )
     out = remove_netrc_machines(text, {"a"})
     assert out == "machine b login y password z\nmacdef init\ncd /\n\nmachine c password q\n"
