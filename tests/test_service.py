@@ -146,3 +146,43 @@ def test_service_secret_never_on_argv(svc) -> None:
 def test_store_copy_without_key_reveals_nothing(svc) -> None:
     data = (svc.shared / "team" / "service.store").read_bytes()
     assert svc.key.encode() not in data and b"the-team" not in data
+
+
+@pytest.mark.parametrize("how", ["default", "explicit"])
+def test_rotation_reaches_a_bash_that_exported_the_old_key(svc, how: str) -> None:
+    import shutil
+    import subprocess
+
+    from tests.conftest import credstore_argv
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("bash not installed")
+    if how == "default":
+        svc("use-service", "team", check=True)
+    flag = "" if how == "default" else " --service team"
+    cmd = " ".join(credstore_argv())
+    new = wandb_key()
+    proc = subprocess.Popen(
+        [bash, "--norc", "--noprofile"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**svc.env, "SHELL": bash},
+        cwd=svc.home,
+        text=True,
+    )
+
+    def say(line: str) -> str:
+        proc.stdin.write(line + "\n")
+        proc.stdin.flush()
+        return proc.stdout.readline().strip()
+
+    try:
+        assert say(f'eval "$({cmd} env{flag})"; echo "$WANDB_API_KEY $WANDB_USERNAME"') == f"{svc.key} me"
+        svc("rotate", "WANDB_API_KEY", "--service", "team", input=new, check=True)
+        assert say(f'eval "$({cmd} env{flag})"; echo "$WANDB_API_KEY $WANDB_USERNAME"') == f"{new} me"
+        svc("rotate", "WANDB_API_KEY", "--service", "team", "--rollback", check=True)
+        assert say(f'eval "$({cmd} env{flag})"; echo "$WANDB_API_KEY"') == svc.key
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
