@@ -9,6 +9,7 @@ import click
 
 from credstore import config
 from credstore.cli import terminal
+from credstore.cli.actions import ask_passphrase
 from credstore.store.local import LocalStore
 
 
@@ -21,13 +22,6 @@ def open_store(ctx: click.Context, *, interactive: bool | None = None) -> LocalS
     if interactive is None:
         interactive = terminal.has_terminal()
     return config.open_profile(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
-
-
-def ask_passphrase(prompt: str) -> str:
-    """Read a passphrase from the terminal without echo (never from argv or the environment)."""
-    import getpass
-
-    return getpass.getpass(prompt)
 
 
 def age(seconds_since_epoch: float, now: float | None = None) -> str:

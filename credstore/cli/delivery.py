@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import click
 
-from credstore.cli.common import open_store
-from credstore.resolver.deliver import exec_command, render_env
+from credstore.cli import actions, terminal
+from credstore.cli.common import profile_option
 from credstore.resolver.gather import gather, parse_assignments
 from credstore.shells import FORMATS, SHELLS
 
 SET_HELP = "Explicit NAME=VALUE (highest precedence; avoid for secrets: argv is visible to other users)."
+SERVICE_HELP = "Use this team service account's key (counts as an explicit argument; attribution stays yours)."
 
 
 @click.command("env", context_settings={"ignore_unknown_options": False})
@@ -25,6 +25,7 @@ SET_HELP = "Explicit NAME=VALUE (highest precedence; avoid for secrets: argv is 
     "--for", "target", type=click.Choice(["apptainer", "singularity"]), default=None, help="Container runtime prefix."
 )
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--service", "service", default=None, metavar="ACCOUNT", help=SERVICE_HELP)
 @click.pass_context
 def env(
     ctx: click.Context,
@@ -34,31 +35,33 @@ def env(
     prefix: str | None,
     target: str | None,
     assignments: tuple[str, ...],
+    service: str | None,
 ) -> None:
     """Print statements that set the resolved variables: eval "$(credstore env)".
 
     Never prompts and never prints partial output: on failure stdout stays empty, one line goes to stderr and the
     exit code says why (4 when the store is locked).
     """
-    text = render_env(
-        open_store(ctx, interactive=False),
+    text = actions.env_text(
+        profile_option(ctx),
         tokens,
-        parse_assignments(assignments),
+        assignments,
         dict(os.environ),
+        service=service,
         shell=shell,
         fmt=fmt,
         prefix=prefix,
         target=target,
     )
-    sys.stdout.write(text)
-    sys.stdout.flush()
+    actions.write(text)
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
+@click.option("--service", "service", default=None, metavar="ACCOUNT", help=SERVICE_HELP)
 @click.argument("tokens", nargs=-1, type=click.UNPROCESSED, metavar="[SERVICE|NAME]... -- CMD [ARGS]...")
 @click.pass_context
-def exec_(ctx: click.Context, assignments: tuple[str, ...], tokens: tuple[str, ...]) -> None:
+def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None, tokens: tuple[str, ...]) -> None:
     """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own)."""
     args = list(tokens)
     if "--" in args:
@@ -68,17 +71,26 @@ def exec_(ctx: click.Context, assignments: tuple[str, ...], tokens: tuple[str, .
         selection, command = [], args
     if not command:
         raise click.UsageError("missing command: credstore exec [SERVICE|NAME]... -- CMD [ARGS]...")
-    exec_command(open_store(ctx), selection, parse_assignments(assignments), dict(os.environ), command)
+    actions.run_exec(profile_option(ctx), selection, assignments, dict(os.environ), command, service=service)
 
 
 @click.command()
 @click.argument("tokens", nargs=-1, metavar="[SERVICE|NAME]...")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of {name, source, shadowed, value}.")
+@click.option("--service", "service", default=None, metavar="ACCOUNT", help=SERVICE_HELP)
 @click.pass_context
-def explain(ctx: click.Context, tokens: tuple[str, ...], assignments: tuple[str, ...], as_json: bool) -> None:
+def explain(
+    ctx: click.Context, tokens: tuple[str, ...], assignments: tuple[str, ...], as_json: bool, service: str | None
+) -> None:
     """For each variable: the layer that won and the layers it shadowed (secret values masked)."""
-    gathered = gather(open_store(ctx), tokens, parse_assignments(assignments), dict(os.environ))
+    environ = dict(os.environ)
+    gathered = gather(
+        actions.selection(profile_option(ctx), service, None, environ, interactive=terminal.has_terminal()),
+        tokens,
+        parse_assignments(assignments),
+        environ,
+    )
     from credstore.resolver.layers import resolve
 
     resolved = {r.name: r for r in resolve(gathered.layers, gathered.names)}

@@ -8,9 +8,14 @@ choice) returns None and the full click CLI handles it, with its complete error 
 from __future__ import annotations
 
 import os
-import sys
 
-_ENV_VALUE_OPTIONS = {"--shell": "shell", "--format": "fmt", "--prefix": "prefix", "--for": "target"}
+_ENV_VALUE_OPTIONS = {
+    "--shell": "shell",
+    "--format": "fmt",
+    "--prefix": "prefix",
+    "--for": "target",
+    "--service": "service",
+}
 _CHOICES = {
     "shell": ("bash", "zsh", "sh", "fish", "powershell"),
     "fmt": ("shell", "dotenv", "json"),
@@ -44,7 +49,15 @@ def _parse_global(args: list[str]) -> tuple[str | None, list[str]] | None:
 
 
 def parse_env(args: list[str]) -> dict | None:
-    options: dict = {"shell": None, "fmt": "shell", "prefix": None, "target": None, "sets": [], "tokens": []}
+    options: dict = {
+        "shell": None,
+        "fmt": "shell",
+        "prefix": None,
+        "target": None,
+        "service": None,
+        "sets": [],
+        "tokens": [],
+    }
     rest = list(args)
     while rest:
         arg = rest.pop(0)
@@ -73,13 +86,17 @@ def parse_env(args: list[str]) -> dict | None:
 def parse_exec(args: list[str]) -> dict | None:
     """Mirrors click's parsing with interspersed arguments off: options first, then selection ``--`` command."""
     sets: list[str] = []
+    service = None
     rest = list(args)
     while rest and rest[0].startswith("-") and rest[0] != "--":
         arg = rest.pop(0)
         split = _split_option(arg, rest)
-        if split is None or split[0] != "--set":
+        if split is None or split[0] not in ("--set", "--service"):
             return None
-        sets.append(split[1])
+        if split[0] == "--set":
+            sets.append(split[1])
+        else:
+            service = split[1]
     if rest and rest[0] == "--":
         selection, command = [], rest[1:]
     elif "--" in rest:
@@ -89,7 +106,7 @@ def parse_exec(args: list[str]) -> dict | None:
         selection, command = [], rest
     if not command:
         return None
-    return {"sets": sets, "tokens": selection, "command": command}
+    return {"sets": sets, "service": service, "tokens": selection, "command": command}
 
 
 def run(args: list[str]) -> int | None:
@@ -99,40 +116,30 @@ def run(args: list[str]) -> int | None:
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
-    from credstore import config
-    from credstore.resolver.gather import parse_assignments
+    from credstore.cli import actions
 
+    environ = dict(os.environ)
     if command == "env":
         options = parse_env(rest)
         if options is None:
             return None
-        from credstore.resolver.deliver import render_env
-
-        text = render_env(
-            config.open_profile(profile, interactive=False),
+        text = actions.env_text(
+            profile,
             options["tokens"],
-            parse_assignments(options["sets"]),
-            dict(os.environ),
+            options["sets"],
+            environ,
+            service=options["service"],
             shell=options["shell"],
             fmt=options["fmt"],
             prefix=options["prefix"],
             target=options["target"],
         )
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        actions.write(text)
         return 0
     options = parse_exec(rest)
     if options is None:
         return None
-    from credstore.cli.terminal import has_terminal
-    from credstore.resolver.deliver import exec_command
-
-    store = config.open_profile(profile, interactive=has_terminal(), ask_passphrase=_ask_passphrase)
-    exec_command(store, options["tokens"], parse_assignments(options["sets"]), dict(os.environ), options["command"])
-    return 0  # not reached: exec_command replaces the process or raises
-
-
-def _ask_passphrase(prompt: str) -> str:
-    import getpass
-
-    return getpass.getpass(prompt)
+    actions.run_exec(
+        profile, options["tokens"], options["sets"], environ, options["command"], service=options["service"]
+    )
+    return 0  # not reached: run_exec replaces the process or raises
