@@ -25,9 +25,9 @@ def selection(
 
     def record_read(gathered: Gathered) -> None:
         from credstore import audit
-        from credstore.resolver.layers import ENVIRONMENT, resolve
+        from credstore.resolver.layers import ENVIRONMENT
 
-        delivered = {r.name: r.source for r in resolve(gathered.layers, gathered.names) if r.source != ENVIRONMENT}
+        delivered = {r.name: r.source for r in gathered.resolved() if r.source != ENVIRONMENT}
         audit.record(
             event or "env",
             environ=environ,

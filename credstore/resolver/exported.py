@@ -9,7 +9,6 @@ reveals nothing about the value to anyone without the store.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 
 from credstore.crypto.primitives import KeyedHmac, equal
@@ -31,8 +30,7 @@ class Fingerprinter:
         self._mac = KeyedHmac(key)
 
     def __call__(self, name: str, value: str) -> str:
-        digest = self._mac(name.encode() + b"\0" + value.encode())[:16]
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return self._mac(name.encode() + b"\0" + value.encode())[:12].hex()
 
 
 def parse_marker(text: str | None) -> dict[str, str]:

@@ -8,7 +8,7 @@ from typing import TypeVar
 
 from credstore.catalog import check_name, check_value, expand
 from credstore.errors import NotFoundError, UsageError
-from credstore.resolver.layers import Layer, Value
+from credstore.resolver.layers import Layer, Resolved, Value, resolve
 from credstore.resolver.plan import EnvPlan, build_layers, fingerprint_key, plan_env, secret_flag, store_layer
 from credstore.store.base import Backend, Snapshot
 
@@ -34,7 +34,7 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
 class Gathered:
     """The layers for one command, the selected names (None = all), the refresh-marker key and the service used."""
 
-    __slots__ = ("fp_key", "layers", "names", "service", "snapshot")
+    __slots__ = ("_resolved", "fp_key", "layers", "names", "service", "snapshot")
 
     def __init__(
         self,
@@ -45,9 +45,16 @@ class Gathered:
         service: str | None = None,
     ) -> None:
         self.layers, self.names, self.fp_key, self.snapshot, self.service = layers, names, fp_key, snapshot, service
+        self._resolved: list[Resolved] | None = None
+
+    def resolved(self) -> list[Resolved]:
+        """The resolution of the selected names (computed once: the audit hook and the output both need it)."""
+        if self._resolved is None:
+            self._resolved = resolve(self.layers, self.names)
+        return self._resolved
 
     def plan(self, environ: Mapping[str, str]) -> EnvPlan:
-        return plan_env(self.layers, self.names, environ, self.fp_key)
+        return plan_env(self.layers, self.names, environ, self.fp_key, self.resolved())
 
 
 class Selection(Backend):

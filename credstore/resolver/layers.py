@@ -76,18 +76,12 @@ def resolve(layers: Iterable[Layer], names: Iterable[str] | None = None) -> list
                 wanted.extend(layer.values)
         names = sorted(set(wanted))
     out: list[Resolved] = []
+    pairs = [(layer.source, layer.values) for layer in layers]
     for name in names:
-        holders = [layer for layer in layers if name in layer.values]
+        holders = [(source, values) for source, values in pairs if name in values]
         if not holders:
             continue
-        winner = holders[0].values[name]
-        out.append(
-            Resolved(
-                name=name,
-                value=winner.value,
-                secret=winner.secret,
-                source=holders[0].source,
-                shadowed=tuple(layer.source for layer in holders[1:]),
-            )
-        )
+        winner = holders[0][1][name]
+        shadowed = tuple(source for source, _ in holders[1:]) if len(holders) > 1 else ()
+        out.append(Resolved(name, winner.value, winner.secret, holders[0][0], shadowed))
     return out

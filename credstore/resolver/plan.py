@@ -65,13 +65,15 @@ def plan_env(
     names: Sequence[str] | None,
     environ: Mapping[str, str],
     fp_key: bytes,
+    resolved: list[Resolved] | None = None,
 ) -> EnvPlan:
-    """What to export and unset so the shell ends up with the resolved values.
+    """What to export and unset so the shell ends up with the resolved values (``resolved``: if already known).
 
     Variables won by the environment are left alone. Variables credstore exported earlier, unchanged since and no
     longer stored (within the selection) are unset. ``CREDSTORE_EXPORTED`` is rewritten to match.
     """
-    resolved = resolve(layers, names)
+    if resolved is None:
+        resolved = resolve(layers, names)
     plan = EnvPlan(resolved)
     previous = exported_unchanged(fp_key, environ) if fp_key else {}
     selection = None if names is None else set(names)
