@@ -45,9 +45,9 @@ def cli(ctx: click.Context, profile: str | None) -> None:
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries
+    from credstore.cli import delivery, entries, protection
 
-    for module in (entries, delivery):
+    for module in (entries, delivery, protection):
         for command in module.COMMANDS:
             cli.add_command(command)
 
