@@ -91,6 +91,22 @@ def check_cost(memory_kib: int, iterations: int, lanes: int) -> None:
         )
 
 
+def harden_process() -> None:
+    """No core dumps and no same-uid ptrace/proc access while this process holds a passphrase or a key.
+
+    (``RLIMIT_CORE`` 0 and ``prctl(PR_SET_DUMPABLE, 0)``; Python cannot wipe memory, so keep it out of dumps.)
+    """
+    import contextlib
+    import resource
+
+    with contextlib.suppress(OSError, ValueError):
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+
+
 def derive_kek(passphrase: str, memory_kib: int, iterations: int, lanes: int, salt: bytes) -> bytes:
     from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
@@ -169,6 +185,7 @@ class PassphraseProtection(Protection):
 
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
         ask = ctx.ask_passphrase
+        harden_process()
         if not ctx.interactive or ask is None:
             raise UsageError(
                 "a passphrase is needed: run this in a terminal, or give it on stdin to "
@@ -192,6 +209,7 @@ class PassphraseProtection(Protection):
         ask = ctx.ask_passphrase
         if not ctx.interactive or ask is None:
             raise LockedError(_locked_message(ctx))
+        harden_process()
         passphrase = ask(f"Passphrase for credstore profile '{ctx.profile}': ")
         if passphrase == "":
             raise AuthError("empty passphrase; the store was not unlocked")
