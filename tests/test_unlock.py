@@ -375,3 +375,32 @@ def test_unlock_errors_name_the_profile(cli):
     assert result.returncode == 3
     assert result.stdout == ""
     assert "no credstore profile 'nobody'" in result.stderr
+
+
+def test_hook_in_an_interactive_fish_login_offers_unlock(cli):
+    """fish reads the hook from a pipe (`credstore hook fish | source`): the question and the passphrase come from
+    /dev/tty. The login has a session keyring (as pam_keyinit gives one): fish is multi-threaded and cannot be handed
+    a new one."""
+    keyctl = need_keyctl()
+    if shutil.which("fish") is None:
+        pytest.skip("fish is not installed")
+    init_passphrase(cli)
+    in_session(cli, f"printf '%s\\n' '{PW}' | credstore unlock && printf '%s' '{KEY}' | credstore set WANDB_API_KEY")
+    config = cli.home / ".config" / "fish"
+    config.mkdir(parents=True)
+    (config / "config.fish").write_text("credstore hook fish | source\nfunction fish_prompt; echo -n 'PROMPT> '; end\n")
+    env = shell_env(cli, {**WEAK, "TERM": "dumb", "XDG_CONFIG_HOME": str(cli.home / ".config")})
+    term = Pty([keyctl, "session", "-", "fish", "-i"], env, cli.home)
+    try:
+        term.expect(r"Unlock now\? \[Y/n\]")
+        term.send("y\n")
+        term.expect(r"Passphrase for credstore profile 'default': ")
+        term.send(PW + "\n")
+        term.expect(r"unlocked profile 'default'")
+        term.expect(r"PROMPT> ")
+        term.send('echo "VAL=[$WANDB_API_KEY]"; credstore env >/dev/null; echo RC=$status\n')
+        term.expect(re.escape(f"VAL=[{KEY}]"))
+        term.expect(r"RC=0")
+        assert PW not in term.transcript
+    finally:
+        term.close()

@@ -211,14 +211,14 @@ esac
 _FISH_HOOK = """\
 # credstore: load your credentials into interactive fish shells.
 # Put this in ~/.config/fish/config.fish:  credstore hook fish | source
-# Non-interactive shells do nothing; a locked profile is offered an unlock.
+# Non-interactive shells do nothing; a locked profile is offered an unlock (asked on /dev/tty: stdin is the pipe).
 if status is-interactive; and command -q credstore
     set -l __credstore_env (credstore env --shell fish 2>/dev/null)
     set -l __credstore_rc $status
-    if test $__credstore_rc -eq 4; and isatty stdin
-        read -l -P 'credstore: your credentials are locked. Unlock now? [Y/n] ' __credstore_answer
+    if test $__credstore_rc -eq 4; and isatty stderr
+        read -l -P 'credstore: your credentials are locked. Unlock now? [Y/n] ' __credstore_answer </dev/tty
         if not string match -qi 'n*' -- "$__credstore_answer"
-            if credstore unlock
+            if credstore unlock </dev/tty
                 set __credstore_env (credstore env --shell fish)
                 set __credstore_rc $status
             end

@@ -102,7 +102,13 @@ class SessionDekCache:
         try:
             kernel_keyring.ensure_session_keyring()
         except kernel_keyring.KeyringUnavailable as exc:
-            raise CacheUnavailable(str(exc)) from None
+            hint = ""
+            if "parent" in str(exc):
+                hint = (
+                    " (a multi-threaded shell such as fish refuses a new session keyring; start your login shell "
+                    "with one: `keyctl session - fish`, or ask for pam_keyinit in the PAM session stack)"
+                )
+            raise CacheUnavailable(f"{exc}{hint}") from None
         return (
             "this shell had no session keyring of its own (no PAM session keyring); credstore gave it a new one, "
             "seen by this shell and the programs it starts, not by other logins"
