@@ -636,7 +636,7 @@ def start_openbao(root: Path, *, timeout: float = 60.0, attempts: int = 3) -> Op
     """Start ``bao server -dev`` on a free 127.0.0.1 port and wait for ``/v1/sys/health`` to answer 200.
 
     The root token goes through ``BAO_DEV_ROOT_TOKEN_ID`` (not argv) and the server's stdout, which prints it, goes
-    to /dev/null; stderr (logs, no token) goes to ``root/bao.log``. HOME is ``root`` (dev mode writes
+    to /dev/null; stderr (logs, no token) goes to ``root/bao-<attempt>.log``. HOME is ``root`` (dev mode writes
     ``~/.vault-token`` there).
     """
     binary = bao_binary()

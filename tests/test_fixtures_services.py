@@ -235,3 +235,45 @@ def test_user_python_runs_as_other_user(unix_users: UnixUsers, user_python: User
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(user.uid)
+
+
+# ---- wandb (real client, offline) ---------------------------------------------------------------------------
+
+
+def test_wandb_offline_reads_identity_from_env(tmp_path: Path) -> None:
+    """The real wandb SDK, offline, picks up WANDB_USERNAME / WANDB_ENTITY / WANDB_API_KEY from the environment."""
+    try:
+        import wandb  # noqa: F401
+    except ImportError:
+        if os.environ.get("CREDSTORE_REQUIRE_SERVICES") == "1":
+            pytest.fail("wandb is not installed (scripts/test.sh installs it)")
+        pytest.skip("wandb is not installed: pip install wandb (scripts/test.sh does it)")
+    key = "local-" + secrets.token_hex(24)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "runs").mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path / "home"),
+        "WANDB_DIR": str(tmp_path / "runs"),
+        "WANDB_MODE": "offline",
+        "WANDB_SILENT": "true",
+        "WANDB_USERNAME": "alice",
+        "WANDB_ENTITY": "team-x",
+        "WANDB_API_KEY": key,
+    }
+    code = (
+        "import os, wandb\n"
+        "r = wandb.init()\n"
+        "s = r.settings\n"
+        "print(s.username, s.entity, s.api_key == os.environ['WANDB_API_KEY'], s.mode)\n"
+        "r.finish()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["alice", "team-x", "True", "offline"]
+    # The offline run keeps no copy of the key on disk.
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert key.encode() not in path.read_bytes(), path

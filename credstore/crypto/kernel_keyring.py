@@ -167,10 +167,9 @@ def _arg(value: object) -> object:
     return value  # bytes / ctypes buffers / None pass as pointers
 
 
-def _keyctl(op: int, *args: object) -> int:
-    s = _get_sys()
-    padded = list(args) + [0] * (4 - len(args))
-    return s.call(s.nr_keyctl, ctypes.c_long(op), *(_arg(a) for a in padded))
+def _keyctl(op: int, a2: object = 0, a3: object = 0, a4: object = 0, a5: object = 0) -> int:
+    s = _sys or _get_sys()
+    return s.call(s.nr_keyctl, ctypes.c_long(op), _arg(a2), _arg(a3), _arg(a4), _arg(a5))
 
 
 def _add_key(type_: bytes, description: bytes, payload: bytes, keyring: int) -> int:
@@ -295,8 +294,14 @@ def ensure_session_keyring() -> None:
     uid/gid and not be set-uid; the parent is whatever process started Python (a wrapper script or launcher in
     between gets the keyring instead of the shell).
 
-    No-op when the process already has its own session keyring. Raises ``KeyringUnavailable`` when keyctl is blocked
-    or the kernel refuses (the message says why).
+    No-op when the process already has its own session keyring. Raises ``NoSessionKeyring`` when the parent cannot
+    take the keyring (multi-threaded, another uid, init); the process then stays on the user-session keyring, so a
+    following ``store`` refuses rather than caching into a keyring that would die with this process. Raises
+    ``KeyringUnavailable`` when keyctl is blocked (the message says why).
+
+    Limitation: in a compound command substitution ``$(credstore unlock; other)`` the shell forks a subshell that
+    does not exec, so the keyring reaches that subshell and is lost when it exits; run the unlocking command as a
+    simple command or as the only command of ``$(...)`` / ``eval "$(...)"``.
     """
     state = session_keyring_state()
     if state == "session":
@@ -312,10 +317,13 @@ def ensure_session_keyring() -> None:
     try:
         _keyctl(KEYCTL_SESSION_TO_PARENT)
     except OSError as exc:
+        # Go back to the user-session keyring, so that a store() after this failure refuses instead of silently
+        # caching the key in a keyring that dies with this process.
+        _try_keyctl(KEYCTL_JOIN_SESSION_KEYRING, f"_uid_ses.{os.getuid()}".encode())
         name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-        raise KeyringUnavailable(
-            f"could not hand the new session keyring to the parent process ({name}: {exc.strerror}); "
-            "a key stored now would die with this process"
+        raise NoSessionKeyring(
+            f"could not hand a new session keyring to the parent process ({name}: {exc.strerror}; the parent must "
+            "be a single-threaded process of the same user, such as the login shell)"
         ) from None
 
 
