@@ -224,13 +224,20 @@ def test_passwd_on_a_keyfile_store_points_to_protect(cli):
 # -- header parameter bounds -------------------------------------------------------------------------------------------
 
 
+def _with_params(header: envelope.Header, params: bytes) -> envelope.Header:
+    # Header is a dataclass on this branch and a NamedTuple on main (hot-path change): support both.
+    if hasattr(header, "_replace"):
+        return header._replace(kek_params=params)
+    return replace(header, kek_params=params)
+
+
 def _tamper_params(cli: CLI, memory_kib: int, iterations: int, lanes: int) -> None:
     path = store_file(cli)
     data = path.read_bytes()
     header, ad, ciphertext = envelope.parse(data)
     salt = header.kek_params[-16:]
     params = struct.pack(">BIII", 1, memory_kib, iterations, lanes) + salt
-    head = replace(header, kek_params=params).encode()
+    head = _with_params(header, params).encode()
     path.write_bytes(head + struct.pack(">I", len(ciphertext)) + ciphertext)
 
 
@@ -256,7 +263,7 @@ def test_unknown_kdf_algorithm_is_unsupported(cli):
     init_passphrase(cli)
     path = store_file(cli)
     header, _, ciphertext = envelope.parse(path.read_bytes())
-    head = replace(header, kek_params=b"\x09" + header.kek_params[1:]).encode()
+    head = _with_params(header, b"\x09" + header.kek_params[1:]).encode()
     path.write_bytes(head + struct.pack(">I", len(ciphertext)) + ciphertext)
     assert cli("unlock", input=PW + "\n").returncode == 7
 
