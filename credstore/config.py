@@ -56,12 +56,21 @@ def open_profile(
     environ: Mapping[str, str] = os.environ,
     interactive: bool = False,
     ask_passphrase: Callable[[str], str] | None = None,
+    use_session_cache: bool = True,
 ) -> LocalStore:
+    """The profile's store. Unless ``use_session_cache`` is false, an unlocked data key is looked up in (and a new
+    store's key put into) this login's kernel session keyring (passphrase and keyring levels only)."""
+    dek_cache = None
+    if use_session_cache:
+        from credstore.crypto.session_cache import SessionDekCache
+
+        dek_cache = SessionDekCache()
     return LocalStore(
         store_home(environ),
         profile_name(profile, environ),
         state_dir=state_dir(environ),
         interactive=interactive,
         ask_passphrase=ask_passphrase,
+        dek_cache=dek_cache,
         lock_timeout=float(environ.get("CREDSTORE_LOCK_TIMEOUT", "10")),
     )

@@ -219,9 +219,14 @@ def test_env_import_points_at_startup_files(home) -> None:
     assert home("import", "env", "NOPE_NOT_SET").returncode == 3
 
 
-def test_import_creates_store_when_missing(cli) -> None:
+def test_import_into_missing_store_follows_the_default_level_rule(cli) -> None:
     f = cli.home / "a.env"
     f.write_text("NEPTUNE_API_TOKEN=tok\n")
+    # No terminal and no OS keyring here: no silent keyfile store, a one-line error naming the choices.
+    r = cli("import", "dotenv", str(f), "--remove-source")
+    assert r.returncode == 2 and "--protection keyfile" in r.stderr and "tok" not in r.stderr
+    assert f.exists()
+    cli("init", "--protection", "keyfile", check=True)
     r = cli("import", "dotenv", str(f))
     assert r.returncode == 0, r.stderr
     assert stored(cli)["NEPTUNE_API_TOKEN"] == "tok"

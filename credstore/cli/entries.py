@@ -20,10 +20,10 @@ def ensure_store(store: LocalStore, protection: str | None = None) -> bool:
     """Create the profile if it does not exist yet (the first `set` does this). True if it was created."""
     if store.exists():
         return False
-    kind = protection or "keyfile"
-    store.create(kind)
+    from credstore.cli.protection import create_store
+
+    create_store(store, protection)  # the default level rule; says which level was used
     audit.record("init", profile=store.profile, via="first write")
-    terminal.warn(f"created profile '{store.profile}' at {store.path} (protection: {kind})")
     return True
 
 
@@ -46,14 +46,28 @@ def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
 
 
 @click.command()
-@click.option("--protection", default="keyfile", show_default=True, help="How the store's key is protected.")
+@click.option(
+    "--protection",
+    type=click.Choice(["passphrase", "keyring", "keyfile"]),
+    default=None,
+    help="How the store's key is protected (default: keyring if an OS keyring works, else passphrase on a terminal).",
+)
 @click.pass_context
-def init(ctx: click.Context, protection: str) -> None:
-    """Create the profile's encrypted store."""
-    store = open_store(ctx)
-    store.create(protection)
+def init(ctx: click.Context, protection: str | None) -> None:
+    """Create the profile's encrypted store.
+
+    \b
+    passphrase  Argon2id over a passphrase (terminal, hidden; or one line on stdin)
+    keyring     a random key in your OS keyring (Secret Service / Keychain)
+    keyfile     a key file beside the store (weakest)
+    """
+    from credstore.cli.protection import create_store, passphrase_store
+
+    store = passphrase_store(ctx)
+    if store.exists():
+        raise UsageError(f"profile '{store.profile}' already exists at {store.path}")
+    create_store(store, protection)
     audit.record("init", profile=store.profile)
-    click.echo(f"created profile '{store.profile}' at {store.path} (protection: {protection})", err=True)
 
 
 @click.command("set")

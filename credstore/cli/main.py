@@ -46,9 +46,9 @@ def cli(ctx: click.Context, profile: str | None) -> None:
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries, imports, rotation, service
+    from credstore.cli import delivery, entries, imports, protection, rotation, service
 
-    for module in (entries, delivery, service, rotation, imports):
+    for module in (entries, delivery, protection, service, rotation, imports):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -89,6 +89,22 @@ def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_resul
     return st
 
 
+def check_file(path: Path, *, secret_file: bool) -> None:
+    """The checks of ``check_private_fd`` on a file that is not read now (for ``credstore doctor``)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermissionProblem(f"{path} is a symlink; fix it by replacing it with the file it points to") from None
+        raise io_error("open", path, exc) from None
+    try:
+        check_private_fd(fd, path, secret_file=secret_file)
+    finally:
+        os.close(fd)
+
+
 def read_private(path: Path, *, secret_file: bool = False) -> bytes:
     """Read a whole file that must be ours and private. Symlinks are refused."""
     try:

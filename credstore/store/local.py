@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from credstore.crypto import envelope
 from credstore.crypto.kek import KekContext, protection
 from credstore.errors import (
+    AuthError,
     CorruptStoreError,
     NotFoundError,
     RollbackError,
@@ -126,15 +127,33 @@ class LocalStore(Backend):
         """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""
         if self._dek is not None:
             return self._dek
-        if self.dek_cache is not None:
+        if self.dek_cache is not None and header.kek_kind != "keyfile":
             cached = self.dek_cache.get(header.store_id)
             if cached is not None:
                 self._dek = cached
                 return cached
         level = protection(header.kek_kind, for_reading=True)
+        attempts = self._attempt_counter(header)
+        if attempts is not None:
+            attempts.wait()
         kek = level.derive(header.kek_params, self.kek_context)
-        self._dek = envelope.unwrap_dek(header, kek)
+        try:
+            self._dek = envelope.unwrap_dek(header, kek)
+        except AuthError:
+            if attempts is not None:
+                attempts.failed()
+            raise
+        if attempts is not None:
+            attempts.succeeded()
         return self._dek
+
+    def _attempt_counter(self, header: envelope.Header):  # -> passphrase.AttemptCounter | None
+        """Wrong passphrases in a row are counted (and slowed down after 5) for the passphrase level only."""
+        if header.kek_kind != "passphrase" or self.state_dir is None:
+            return None
+        from credstore.crypto.passphrase import AttemptCounter
+
+        return AttemptCounter.for_store(self.state_dir, header.store_id)
 
     def protection_kind(self) -> str:
         return self.read_header()[0].kek_kind

@@ -1,0 +1,128 @@
+"""The ``keyring`` protection level: a random 32-byte KEK kept in the OS keyring.
+
+Through the ``keyring`` package: the Secret Service on Linux (gnome-keyring, KeePassXC ...), the Keychain on macOS.
+The KEK is stored base64-encoded under service ``credstore`` and an account name made of the store's path and a
+random tag (``/home/a/.local/share/credstore/profiles/default.store#3f9c...``); the account name is kept in the store
+header, so the item is found again even if the path changes, and re-creating a store never reuses an old item.
+
+Only real OS keyrings count: no backend (``keyring.backends.fail``), an empty chainer, the null backend and the
+``keyrings.alt`` file backends (plaintext or unauthenticated encryption beside the store: a silent downgrade) are
+refused with a message that names the other levels. ``keyring`` is imported lazily: it is slow to import.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+from typing import Any
+
+from credstore.crypto.kek import KEK_LEN, KekContext, Protection, register
+from credstore.errors import AuthError, CorruptStoreError, UnavailableError
+
+SERVICE = "credstore"
+MAX_ACCOUNT_LEN = 4096
+
+_NOT_A_KEYRING = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+
+
+def _backend() -> Any:
+    import keyring
+
+    return keyring.get_keyring()
+
+
+def _describe(backend: Any) -> str:
+    name = getattr(backend, "name", None) or type(backend).__name__
+    return f"{name} ({type(backend).__module__})"
+
+
+def _real_backends(backend: Any) -> list[Any]:
+    from keyring.backends.chainer import ChainerBackend
+
+    members = list(backend.backends) if isinstance(backend, ChainerBackend) else [backend]
+    return [b for b in members if not type(b).__module__.startswith(_NOT_A_KEYRING)]
+
+
+def status() -> tuple[bool, str]:
+    """(usable, one line): is there a working OS keyring? Never raises; probes the backend with a harmless lookup."""
+    try:
+        backend = _backend()
+    except Exception as exc:  # a broken keyring configuration
+        return False, f"the keyring package failed to start ({type(exc).__name__})"
+    real = _real_backends(backend)
+    if not real:
+        return False, f"no OS keyring backend is available (the keyring package found only {_describe(backend)})"
+    try:
+        backend.get_password(SERVICE, "credstore-probe")
+    except Exception as exc:
+        return False, f"the OS keyring {_describe(backend)} does not answer ({type(exc).__name__})"
+    return True, f"OS keyring: {_describe(real[0])}"
+
+
+def _require() -> Any:
+    ok, reason = status()
+    if not ok:
+        raise UnavailableError(
+            f"cannot use the OS keyring: {reason}; choose another level: "
+            "--protection passphrase, or --protection keyfile (weakest)"
+        )
+    return _backend()
+
+
+def _account(params: bytes) -> str:
+    try:
+        account = params.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CorruptStoreError("store header is malformed (keyring parameters)") from None
+    if not account or len(params) > MAX_ACCOUNT_LEN or "\0" in account or account.encode("utf-8") != params:
+        raise CorruptStoreError("store header is malformed (keyring parameters)")
+    return account
+
+
+class OSKeyringProtection(Protection):
+    kind = "keyring"
+    description = "random key in your OS keyring (Secret Service / Keychain), unlocked with your desktop login"
+
+    def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
+        backend = _require()
+        account = f"{ctx.store_path}#{os.urandom(8).hex()}"
+        kek = os.urandom(KEK_LEN)
+        try:
+            backend.set_password(SERVICE, account, base64.b64encode(kek).decode("ascii"))
+            stored = backend.get_password(SERVICE, account)
+        except Exception as exc:
+            raise UnavailableError(f"the OS keyring refused to store the key ({type(exc).__name__})") from None
+        if stored is None or base64.b64decode(stored) != kek:
+            raise UnavailableError("the OS keyring did not keep the key it was given; not using it")
+        return kek, account.encode("utf-8")
+
+    def derive(self, params: bytes, ctx: KekContext) -> bytes:
+        account = _account(params)
+        backend = _require()
+        try:
+            encoded = backend.get_password(SERVICE, account)
+        except Exception as exc:
+            raise UnavailableError(f"the OS keyring did not answer ({type(exc).__name__})") from None
+        if encoded is None:
+            raise AuthError(
+                f"the OS keyring has no key for this store (service '{SERVICE}', account '{account}'); "
+                "it was deleted or this is another keyring. Without it the store cannot be opened."
+            )
+        try:
+            kek = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            kek = b""
+        if len(kek) != KEK_LEN:
+            raise AuthError(f"the OS keyring item for this store (account '{account}') is malformed")
+        return kek
+
+    def discard(self, params: bytes, ctx: KekContext) -> None:
+        try:
+            account = _account(params)
+            _backend().delete_password(SERVICE, account)
+        except Exception:  # noqa: S110 - best effort: the store no longer needs the item
+            pass
+
+
+register("keyring", OSKeyringProtection)

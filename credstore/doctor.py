@@ -1,0 +1,484 @@
+"""``credstore doctor``: one report of what is wrong with how this account keeps its keys, each with its fix.
+
+Findings have a severity: ``ok`` and ``info`` are not problems; ``warning`` and ``error`` are (the command then exits
+1). Checks: the protection level of each profile (keyfile is a warning), StrictModes-style permissions, the kernel
+keyring and the OS keyring, plaintext keys where they leak today (``~/.netrc`` entries for the W&B hosts,
+``export NAME=...`` of a secret in shell rc files, the Hugging Face token file, a W&B settings file with an api_key),
+variables in the environment that shadow stored values, and other login sessions of the same Unix account.
+
+Nothing here ever prints a value: findings name files, lines and variables only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import pwd
+import re
+import shlex
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from credstore import catalog, config
+from credstore.errors import CredstoreError, LockedError, NotFoundError, PermissionProblem
+from credstore.store import fsutil
+
+SEVERITIES = ("ok", "info", "warning", "error")
+WANDB_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")
+RC_FILES = (
+    ".bashrc",
+    ".bash_profile",
+    ".bash_login",
+    ".profile",
+    ".zshrc",
+    ".zshenv",
+    ".zprofile",
+    ".config/fish/config.fish",
+)
+_SECRET_NAME = re.compile(r"[A-Z0-9_]*(API_KEY|TOKEN|SECRET|PASSWORD|ACCESS_KEY)[A-Z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    topic: str
+    message: str
+    fix: str = ""
+
+    @property
+    def is_problem(self) -> bool:
+        return self.severity in ("warning", "error")
+
+    def render(self) -> str:
+        line = f"[{self.severity}] {self.topic}: {self.message}"
+        return line + (f"\n    fix: {self.fix}" if self.fix else "")
+
+
+def _flag(profile: str) -> str:
+    return "" if profile == config.DEFAULT_PROFILE else f"--profile {profile} "
+
+
+def _from_permission(exc: CredstoreError, topic: str = "permissions") -> Finding:
+    message, _, fix = str(exc).partition("; fix it with: ")
+    return Finding("error", topic, message, fix or "make the path private to you (owner you, mode 700 / 600)")
+
+
+def _is_secret_name(name: str) -> bool:
+    known = catalog.VARIABLES.get(name)
+    return known.secret if known is not None else bool(_SECRET_NAME.match(name))
+
+
+# -- the store -----------------------------------------------------------------------------------------------------
+
+
+def check_store(environ: Mapping[str, str], selected: str) -> tuple[list[Finding], list[str]]:
+    """Permissions and protection level of every profile; returns (findings, protection kinds in use)."""
+    findings: list[Finding] = []
+    kinds: list[str] = []
+    home = config.store_home(environ)
+    profiles_dir = home / "profiles"
+    if not profiles_dir.exists():
+        findings.append(
+            Finding(
+                "info", "store", f"no profile yet under {home}", "create one: credstore init --protection passphrase"
+            )
+        )
+        return findings, kinds
+    try:
+        fsutil.check_dir(profiles_dir)
+    except (PermissionProblem, NotFoundError) as exc:
+        findings.append(_from_permission(exc))
+        return findings, kinds  # do not read anything below an unsafe directory
+    state = config.state_dir(environ)
+    if state.exists():
+        try:
+            fsutil.check_dir(state)
+        except (PermissionProblem, NotFoundError) as exc:
+            findings.append(_from_permission(exc))
+    stores = sorted(profiles_dir.glob("*.store"))
+    if not stores:
+        findings.append(Finding("info", "store", f"no profile yet in {profiles_dir}", "create one: credstore init"))
+    for path in stores:
+        profile = path.stem
+        key_path = path.with_suffix(".key")
+        problems = False
+        for file, secret in ((path, False), (key_path, True)):
+            if file == key_path and not file.exists() and not file.is_symlink():
+                continue
+            try:
+                fsutil.check_file(file, secret_file=secret)
+            except (PermissionProblem, NotFoundError) as exc:
+                findings.append(_from_permission(exc))
+                problems = True
+            except CredstoreError as exc:
+                findings.append(Finding("error", "permissions", str(exc)))
+                problems = True
+        if problems:
+            continue
+        try:
+            store = config.open_profile(profile, environ=environ, use_session_cache=False)
+            kind = store.protection_kind()
+        except CredstoreError as exc:
+            findings.append(Finding("error", "store", f"profile '{profile}': {exc}"))
+            continue
+        kinds.append(kind)
+        findings.extend(_protection_finding(profile, kind, store))
+    if selected not in {p.stem for p in stores} and stores:
+        findings.append(Finding("info", "store", f"the selected profile '{selected}' does not exist"))
+    return findings, kinds
+
+
+def _protection_finding(profile: str, kind: str, store) -> list[Finding]:
+    if kind == "keyfile":
+        return [
+            Finding(
+                "warning",
+                "protection",
+                f"profile '{profile}' uses keyfile protection: anyone who can read your home directory (a backup, "
+                "an NFS snapshot, another person on this account) can decrypt it",
+                f"credstore {_flag(profile)}protect passphrase   (or: protect keyring, on a desktop)",
+            )
+        ]
+    from credstore.crypto.session_cache import SessionDekCache
+
+    header = store.read_header()[0]
+    unlocked = SessionDekCache().get(header.store_id) is not None
+    if kind == "passphrase":
+        state = "unlocked in this login session" if unlocked else "locked"
+        return [Finding("ok", "protection", f"profile '{profile}' uses a passphrase (Argon2id); {state}")]
+    if kind == "keyring":
+        from credstore.crypto import oskeyring
+
+        ok, reason = oskeyring.status()
+        if not ok:
+            return [
+                Finding(
+                    "error",
+                    "protection",
+                    f"profile '{profile}' keeps its key in the OS keyring, which is not reachable: {reason}",
+                    "log in to the desktop session (or start its Secret Service) that holds the key",
+                )
+            ]
+        return [Finding("ok", "protection", f"profile '{profile}' keeps its key in the OS keyring ({reason})")]
+    return [Finding("info", "protection", f"profile '{profile}' uses protection level '{kind}'")]
+
+
+# -- keyrings ------------------------------------------------------------------------------------------------------
+
+
+def check_keyrings(kinds: list[str]) -> list[Finding]:
+    from credstore.crypto import oskeyring
+    from credstore.crypto.session_cache import state
+
+    findings = []
+    kind, reason = state()
+    if kind == "unavailable":
+        severity = "warning" if "passphrase" in kinds else "info"
+        findings.append(
+            Finding(
+                severity,
+                "kernel keyring",
+                f"unavailable: {reason}; `credstore unlock` cannot cache, passphrase profiles ask every time",
+                "run outside the container sandbox, or allow keyctl/add_key in its seccomp profile",
+            )
+        )
+    elif kind == "user-session":
+        findings.append(
+            Finding(
+                "info",
+                "kernel keyring",
+                "usable, but this shell has no session keyring of its own; `credstore unlock` will give it one",
+            )
+        )
+    else:
+        findings.append(Finding("ok", "kernel keyring", "usable; this login has its own session keyring"))
+    ok, reason = oskeyring.status()
+    findings.append(Finding("ok" if ok else "info", "OS keyring", reason if ok else f"not available: {reason}"))
+    return findings
+
+
+# -- plaintext keys --------------------------------------------------------------------------------------------------
+
+
+def _netrc_machines(text: str) -> list[tuple[str, int, bool]]:
+    """(machine, line number, has a password) for each entry of a netrc file; macdef bodies are skipped."""
+    entries: list[tuple[str, int, bool]] = []
+    tokens: list[tuple[str, int]] = []
+    in_macro = False
+    for number, line in enumerate(text.splitlines(), 1):
+        if in_macro:
+            if not line.strip():
+                in_macro = False
+            continue
+        words = line.split()
+        for word in words:
+            tokens.append((word, number))
+        if words and "macdef" in words:
+            in_macro = True
+    i = 0
+    current: list = []
+    while i < len(tokens):
+        word, number = tokens[i]
+        if word in ("machine", "default"):
+            name = "default"
+            if word == "machine" and i + 1 < len(tokens):
+                name = tokens[i + 1][0]
+                i += 1
+            current = [name, number, False]
+            entries.append(current)  # type: ignore[arg-type]
+        elif word == "password" and current:
+            current[2] = True
+            i += 1
+        i += 1
+    return [(str(e[0]), int(e[1]), bool(e[2])) for e in entries]
+
+
+def check_netrc(home: Path, environ: Mapping[str, str]) -> list[Finding]:
+    path = Path(environ["NETRC"]) if environ.get("NETRC") else home / ".netrc"
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    hosts = set(WANDB_HOSTS)
+    base_url = environ.get("WANDB_BASE_URL", "")
+    match = re.match(r"https?://([^/\s]+)", base_url)
+    if match:
+        hosts.add(match.group(1))
+    findings = []
+    for machine, line, has_password in _netrc_machines(text):
+        if machine in hosts and has_password:
+            findings.append(
+                Finding(
+                    "warning",
+                    "plaintext key",
+                    f"{path} line {line} holds a W&B API key in plaintext (machine {machine}); on a shared account "
+                    "everyone's runs use it",
+                    f"store it with `credstore set WANDB_API_KEY` (typed hidden), then delete the "
+                    f"`machine {machine}` entry from {path}; never run `wandb login` on a shared account",
+                )
+            )
+    if findings:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o077:
+                findings.append(
+                    Finding("error", "permissions", f"{path} is readable by other users", f"chmod 600 {path}")
+                )
+    return findings
+
+
+_POSIX_ASSIGN = re.compile(r"^\s*(?:export\s+|declare\s+-x\s+|typeset\s+-x\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+_FISH_ASSIGN = re.compile(r"^\s*set\s+(?:-[A-Za-z]+\s+)*([A-Za-z_][A-Za-z0-9_]*)\s+(.+)$")
+
+
+def _literal(value: str) -> bool:
+    """Whether an assigned shell value is a literal (a key pasted in) rather than a lookup ($(...), $VAR)."""
+    value = value.strip()
+    try:
+        words = shlex.split(value, comments=True)
+    except ValueError:
+        words = [value]
+    if not words or not words[0]:
+        return False
+    raw = value.lstrip("\"'")
+    return not (raw.startswith(("$", "`", "(")) or "$(" in value or "`" in value)
+
+
+def check_rc_files(home: Path) -> list[Finding]:
+    findings = []
+    for rel in RC_FILES:
+        path = home / rel
+        try:
+            lines = path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        pattern = _FISH_ASSIGN if rel.endswith(".fish") else _POSIX_ASSIGN
+        for number, line in enumerate(lines, 1):
+            if line.lstrip().startswith("#"):
+                continue
+            match = pattern.match(line)
+            if not match:
+                continue
+            name, value = match.group(1), match.group(2)
+            if not _is_secret_name(name) or not _literal(value):
+                continue
+            findings.append(
+                Finding(
+                    "warning",
+                    "plaintext key",
+                    f"{path} line {number} sets {name} to a key in plaintext (copied into backups and dotfile repos)",
+                    f"store it with `credstore set {name}` (typed hidden), delete line {number} of {path}, and load "
+                    'keys with `eval "$(credstore hook bash)"` or `credstore exec`',
+                )
+            )
+    return findings
+
+
+def hf_token_path(home: Path, environ: Mapping[str, str]) -> Path:
+    if environ.get("HF_TOKEN_PATH"):
+        return Path(environ["HF_TOKEN_PATH"]).expanduser()
+    if environ.get("HF_HOME"):
+        return Path(environ["HF_HOME"]).expanduser() / "token"
+    cache = Path(environ["XDG_CACHE_HOME"]).expanduser() if environ.get("XDG_CACHE_HOME") else home / ".cache"
+    return cache / "huggingface" / "token"
+
+
+def check_other_files(home: Path, environ: Mapping[str, str]) -> list[Finding]:
+    findings = []
+    token = hf_token_path(home, environ)
+    for path in (token, token.with_name("stored_tokens")):
+        try:
+            has_data = path.is_file() and path.stat().st_size > 0
+        except OSError:
+            has_data = False
+        if has_data:
+            findings.append(
+                Finding(
+                    "warning",
+                    "plaintext key",
+                    f"{path} holds a Hugging Face token in plaintext (huggingface_hub reads it when HF_TOKEN is unset)",
+                    f"store it with `credstore set HF_TOKEN < {path}`, then remove it: `hf auth logout` or rm {path}",
+                )
+            )
+    wandb_settings = (
+        (Path(environ["XDG_CONFIG_HOME"]).expanduser() if environ.get("XDG_CONFIG_HOME") else home / ".config")
+        / "wandb"
+        / "settings"
+    )
+    with contextlib.suppress(OSError):
+        for number, line in enumerate(wandb_settings.read_text(errors="replace").splitlines(), 1):
+            if re.match(r"\s*api_key\s*[=:]\s*\S", line):
+                findings.append(
+                    Finding(
+                        "warning",
+                        "plaintext key",
+                        f"{wandb_settings} line {number} holds a W&B api_key in plaintext",
+                        f"store it with `credstore set WANDB_API_KEY`, then delete line {number} of {wandb_settings}",
+                    )
+                )
+    return findings
+
+
+# -- the environment -------------------------------------------------------------------------------------------------
+
+
+def check_environment(environ: Mapping[str, str], profile: str) -> list[Finding]:
+    from credstore.resolver.exported import exported_unchanged
+
+    try:
+        store = config.open_profile(profile, environ=environ)
+        if not store.exists():
+            return []
+        snapshot = store.read()
+    except LockedError:
+        return [
+            Finding(
+                "info",
+                "environment",
+                f"profile '{profile}' is locked, so the environment was not compared with its values",
+                f"credstore {_flag(profile)}unlock, then run doctor again",
+            )
+        ]
+    except CredstoreError:
+        return []  # reported by check_store
+    key = bytes.fromhex(snapshot.settings.get("fingerprint_key", ""))
+    ours = exported_unchanged(key, environ) if key else {}
+    findings = []
+    for name, entry in sorted(snapshot.entries.items()):
+        if name not in environ or name in ours:
+            continue
+        if hmac.compare_digest(environ[name].encode(), entry.value.encode()):
+            continue
+        findings.append(
+            Finding(
+                "warning",
+                "environment",
+                f"{name} is set in this environment to a different value than profile '{profile}' stores, and "
+                "the environment wins (it was not exported by credstore)",
+                f"unset {name}, and remove whatever sets it (grep -n {name} ~/.bashrc ~/.profile ~/.zshrc)",
+            )
+        )
+    return findings
+
+
+# -- other sessions of this account ----------------------------------------------------------------------------------
+
+
+def _proc_sessions(uid: int) -> dict[int, set[int]]:
+    """{session id: set of tty numbers} for this uid's processes that have a controlling terminal."""
+    sessions: dict[int, set[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != uid:
+                continue
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) < 5:
+            continue
+        session, tty_nr = int(fields[3]), int(fields[4])
+        if session > 0 and tty_nr != 0:
+            sessions.setdefault(session, set()).add(tty_nr)
+    return sessions
+
+
+def _who(user: str) -> list[str]:
+    try:
+        out = subprocess.run(["who"], capture_output=True, text=True, timeout=5, stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [line for line in out.splitlines() if line.split()[:1] == [user]]
+
+
+def check_sessions() -> list[Finding]:
+    uid = os.getuid()
+    try:
+        user = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        user = str(uid)
+    mine = os.getsid(0)
+    others = {sid for sid in _proc_sessions(uid) if sid != mine}
+    my_tty = ""
+    with contextlib.suppress(OSError):
+        my_tty = os.ttyname(0).removeprefix("/dev/")
+    logins = [line for line in _who(user) if line.split()[1:2] != [my_tty]]
+    if not others and not logins:
+        return [Finding("ok", "sessions", f"no other terminal session of user {user} is running")]
+    parts = []
+    if others:
+        parts.append(f"{len(others)} other terminal session(s)")
+    if logins:
+        parts.append(f"{len(logins)} other login(s) in utmp")
+    return [
+        Finding(
+            "warning",
+            "sessions",
+            f"user {user} has {' and '.join(parts)}: if other people share this account, every key exported into "
+            "an environment is readable by their processes",
+            "give each person a passphrase profile (`credstore --profile NAME init --protection passphrase`, then "
+            "`credstore --profile NAME unlock`), prefer `credstore exec -- CMD` over exporting, and ask for "
+            "separate Unix accounts",
+        )
+    ]
+
+
+# -- all of it -------------------------------------------------------------------------------------------------------
+
+
+def run(profile: str | None = None, environ: Mapping[str, str] | None = None) -> list[Finding]:
+    env = dict(os.environ if environ is None else environ)
+    selected = config.profile_name(profile, env)
+    home = Path(env.get("HOME") or os.path.expanduser("~"))
+    findings, kinds = check_store(env, selected)
+    findings += check_keyrings(kinds)
+    findings += check_netrc(home, env)
+    findings += check_rc_files(home)
+    findings += check_other_files(home, env)
+    findings += check_environment(env, selected)
+    findings += check_sessions()
+    return findings
