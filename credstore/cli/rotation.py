@@ -82,7 +82,7 @@ def rotate(
     """Replace NAME with a new value (terminal or stdin), keeping the old one for the grace period.
 
     \b
-    printf %s "$NEW" | credstore rotate WANDB_API_KEY --verify 'wandb login --verify-only'
+    printf %s "$NEW" | credstore rotate WANDB_API_KEY --verify 'python3 -c "import wandb; wandb.Api().viewer"'
     credstore rotate WANDB_API_KEY --rollback
     --verify runs CMD with `sh -c` and the new value in its environment (never on its command line); if CMD
     fails, the old value stays. The previous value is dropped at the first write after the grace period ends.
