@@ -119,8 +119,9 @@ class LocalStore(Backend):
 
     def read(self) -> Snapshot:
         header, ad, ciphertext = self.read_header()
-        self._check_generation(header)
         plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
+        # Only an authenticated generation may be compared and remembered: a forged one would poison the state.
+        self._check_generation(header)
         return decode_payload(plaintext, header.generation)
 
     def data_key(self, header: envelope.Header) -> bytes:
@@ -204,9 +205,10 @@ class LocalStore(Backend):
         fsutil.ensure_private_dir(self.dir)
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
-            self._check_generation(header)
             dek = self.data_key(header)
-            snapshot = decode_payload(envelope.open_payload(header, ad, ciphertext, dek), header.generation)
+            plaintext = envelope.open_payload(header, ad, ciphertext, dek)
+            self._check_generation(header)
+            snapshot = decode_payload(plaintext, header.generation)
             result = change(snapshot)
             self._write(replace(header, generation=header.generation + 1), dek, snapshot)
             return result
@@ -222,9 +224,9 @@ class LocalStore(Backend):
         """
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
-            self._check_generation(header)
             dek = self.data_key(header)
             envelope.open_payload(header, ad, ciphertext, dek)  # refuse to re-wrap a store we cannot read
+            self._check_generation(header)
             old_level = protection(header.kek_kind, for_reading=True)
             new_level = protection(kind)
             kek, params = new_level.create(self.kek_context)
