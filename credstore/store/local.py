@@ -36,6 +36,7 @@ T = TypeVar("T")
 
 PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 PAYLOAD_VERSION = 1
+_READ_ATTEMPTS = 20
 
 
 def check_profile_name(profile: str) -> str:
@@ -118,11 +119,21 @@ class LocalStore(Backend):
         return envelope.parse(data)
 
     def read(self) -> Snapshot:
-        header, ad, ciphertext = self.read_header()
-        plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
-        # Only an authenticated generation may be compared and remembered: a forged one would poison the state.
-        self._check_generation(header)
-        return decode_payload(plaintext, header.generation)
+        # Readers do not lock, so a writer may replace the file (and remember its newer generation) between our
+        # read and our check: that is a lost race, not a rollback. Re-read while the file keeps moving on.
+        attempt = 0
+        while True:
+            attempt += 1
+            header, ad, ciphertext = self.read_header()
+            plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
+            try:
+                # Only an authenticated generation may be compared and remembered: a forged one would poison it.
+                self._check_generation(header)
+            except RollbackError:
+                if attempt < _READ_ATTEMPTS and self.read_header()[0].generation != header.generation:
+                    continue
+                raise
+            return decode_payload(plaintext, header.generation)
 
     def data_key(self, header: envelope.Header) -> bytes:
         """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""
