@@ -22,7 +22,7 @@ def fingerprint_key(snapshot: Snapshot) -> bytes:
 @dataclass
 class EnvPlan:
     resolved: list[Resolved]
-    assignments: list[tuple[str, str]] = field(default_factory=list)
+    assignments: list[tuple[str, str]] = field(default_factory=list, repr=False)  # values: never in a repr
     unsets: list[str] = field(default_factory=list)
 
 
