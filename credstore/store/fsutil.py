@@ -30,7 +30,9 @@ def io_error(action: str, path: Path | str, exc: OSError) -> StoreIOError | Perm
     if exc.errno == errno.ELOOP:
         return PermissionProblem(f"cannot {action} {path}: it is a symlink; {_NO_LINKS}")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return PermissionProblem(f"cannot {action} {path}: {reason}")
+        return PermissionProblem(
+            f"cannot {action} {path}: {reason} (not your store? set CREDSTORE_HOME to a directory of your own)"
+        )
     return StoreIOError(f"cannot {action} {path}: {reason}")
 
 
@@ -60,6 +62,8 @@ def check_dir(path: Path) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         raise NotFoundError(f"store directory {path} does not exist") from None
+    except OSError as exc:
+        raise io_error("inspect", path, exc) from None
     if stat.S_ISLNK(st.st_mode):
         raise PermissionProblem(f"{path} is a symlink; {_NO_LINKS}")
     if not stat.S_ISDIR(st.st_mode):

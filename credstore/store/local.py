@@ -76,6 +76,14 @@ def decode_payload(plaintext: bytes, generation: int) -> Snapshot:
     return Snapshot(entries=entries, settings=settings, generation=generation)
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, but a directory we may not enter (someone else's store) is a one-line permission error."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise fsutil.io_error("inspect", path, exc) from None
+
+
 class LocalStore(Backend):
     def __init__(
         self,
@@ -106,10 +114,10 @@ class LocalStore(Backend):
     # -- reading ---------------------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return _exists(self.path)
 
     def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
-        if not self.dir.exists():
+        if not _exists(self.dir):
             raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init")
         fsutil.check_dir(self.dir)
         try:
