@@ -13,7 +13,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -225,10 +224,7 @@ def test_passwd_on_a_keyfile_store_points_to_protect(cli):
 
 
 def _with_params(header: envelope.Header, params: bytes) -> envelope.Header:
-    # Header is a dataclass on this branch and a NamedTuple on main (hot-path change): support both.
-    if hasattr(header, "_replace"):
-        return header._replace(kek_params=params)
-    return replace(header, kek_params=params)
+    return header._replace(kek_params=params)
 
 
 def _tamper_params(cli: CLI, memory_kib: int, iterations: int, lanes: int) -> None:

@@ -24,7 +24,8 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep:
-            raise UsageError(f"--set expects NAME=VALUE, got {name[:40]!r} without '='")
+            # No '=' means no telling name from value (`--set WANDB_API_KEY:abc...`): echo none of it.
+            raise UsageError("--set expects NAME=VALUE, but one of the --set arguments has no '='")
         check_name(name)
         check_value(name, value)
         out[name] = value

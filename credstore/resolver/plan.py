@@ -19,7 +19,7 @@ def fingerprint_key(snapshot: Snapshot) -> bytes:
 
 
 class EnvPlan:
-    """What ``env`` prints: assignments (including the refresh marker) and unsets."""
+    """What ``env`` prints: assignments (including the refresh marker) and unsets. Values never reach a repr."""
 
     __slots__ = ("assignments", "resolved", "unsets")
 
@@ -27,6 +27,9 @@ class EnvPlan:
         self.resolved = resolved
         self.assignments: list[tuple[str, str]] = []
         self.unsets: list[str] = []
+
+    def __repr__(self) -> str:
+        return f"EnvPlan(assign={[name for name, _ in self.assignments]}, unsets={self.unsets})"
 
 
 def build_layers(

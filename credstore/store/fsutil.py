@@ -14,13 +14,25 @@ from pathlib import Path
 from credstore.errors import BusyError, NotFoundError, PermissionProblem, StoreIOError
 
 _OPEN_FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
+_NO_LINKS = "credstore follows no symlinks in its store: replace the link with the real file or directory"
+
+
+def _not_yours(path: Path | str, owner: int, uid: int) -> PermissionProblem:
+    return PermissionProblem(
+        f"{path} is owned by uid {owner}, not by you (uid {uid}); if it really is yours, fix it with: "
+        f"sudo chown -R {uid} {path} (otherwise remove it, or set CREDSTORE_HOME to a directory of your own)"
+    )
 
 
 def io_error(action: str, path: Path | str, exc: OSError) -> StoreIOError | PermissionProblem:
     """Turn an OSError into a one-line credstore error (no traceback, no data)."""
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    if exc.errno == errno.ELOOP:
+        return PermissionProblem(f"cannot {action} {path}: it is a symlink; {_NO_LINKS}")
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return PermissionProblem(f"cannot {action} {path}: {reason}")
+        return PermissionProblem(
+            f"cannot {action} {path}: {reason} (not your store? set CREDSTORE_HOME to a directory of your own)"
+        )
     return StoreIOError(f"cannot {action} {path}: {reason}")
 
 
@@ -50,12 +62,14 @@ def check_dir(path: Path) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         raise NotFoundError(f"store directory {path} does not exist") from None
+    except OSError as exc:
+        raise io_error("inspect", path, exc) from None
     if stat.S_ISLNK(st.st_mode):
-        raise PermissionProblem(f"{path} is a symlink; credstore keeps secrets only in a real directory")
+        raise PermissionProblem(f"{path} is a symlink; {_NO_LINKS}")
     if not stat.S_ISDIR(st.st_mode):
-        raise PermissionProblem(f"{path} is not a directory")
+        raise PermissionProblem(f"{path} is not a directory; move it away (mv {path} {path}.old) and try again")
     if st.st_uid != uid:
-        raise PermissionProblem(f"{path} is owned by uid {st.st_uid}, not by you (uid {uid})")
+        raise _not_yours(path, st.st_uid, uid)
     if st.st_mode & 0o077:
         raise PermissionProblem(f"{path} is accessible by other users; fix it with: chmod 700 {path}")
     home = Path(os.path.expanduser("~")).resolve()
@@ -68,7 +82,10 @@ def check_dir(path: Path) -> None:
         writable_by_others = pst.st_mode & 0o022
         sticky_root = pst.st_uid == 0 and pst.st_mode & stat.S_ISVTX
         if pst.st_uid not in (uid, 0):
-            raise PermissionProblem(f"{parent} is owned by uid {pst.st_uid}; the store must not sit below it")
+            raise PermissionProblem(
+                f"{parent} is owned by uid {pst.st_uid}; the store must not sit below it: "
+                "set CREDSTORE_HOME to a directory of your own"
+            )
         if writable_by_others and not sticky_root:
             raise PermissionProblem(f"{parent} is writable by group or others; fix it with: chmod go-w {parent}")
         if parent == home or parent.parent == parent:
@@ -80,9 +97,9 @@ def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_resul
     """Checks on an opened file descriptor (so the file checked is the file read)."""
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
-        raise PermissionProblem(f"{path} is not a regular file")
+        raise PermissionProblem(f"{path} is not a regular file; move it away (mv {path} {path}.old)")
     if st.st_uid != os.geteuid():
-        raise PermissionProblem(f"{path} is owned by uid {st.st_uid}, not by you (uid {os.geteuid()})")
+        raise _not_yours(path, st.st_uid, os.geteuid())
     mask = 0o077 if secret_file else 0o022
     if st.st_mode & mask:
         raise PermissionProblem(f"{path} is accessible by other users; fix it with: chmod 600 {path}")
@@ -113,7 +130,7 @@ def read_private(path: Path, *, secret_file: bool = False) -> bytes:
         raise NotFoundError(f"{path} does not exist") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PermissionProblem(f"{path} is a symlink; credstore reads only regular files") from None
+            raise PermissionProblem(f"{path} is a symlink; {_NO_LINKS}") from None
         raise io_error("read", path, exc) from None
     try:
         check_private_fd(fd, path, secret_file=secret_file)

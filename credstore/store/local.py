@@ -36,6 +36,7 @@ T = TypeVar("T")
 
 PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 PAYLOAD_VERSION = 1
+_READ_ATTEMPTS = 20
 
 
 def check_profile_name(profile: str) -> str:
@@ -75,6 +76,14 @@ def decode_payload(plaintext: bytes, generation: int) -> Snapshot:
     return Snapshot(entries=entries, settings=settings, generation=generation)
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, but a directory we may not enter (someone else's store) is a one-line permission error."""
+    try:
+        return path.exists()
+    except OSError as exc:
+        raise fsutil.io_error("inspect", path, exc) from None
+
+
 class LocalStore(Backend):
     def __init__(
         self,
@@ -105,10 +114,10 @@ class LocalStore(Backend):
     # -- reading ---------------------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        return self.path.exists()
+        return _exists(self.path)
 
     def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
-        if not self.dir.exists():
+        if not _exists(self.dir):
             raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init")
         fsutil.check_dir(self.dir)
         try:
@@ -118,10 +127,21 @@ class LocalStore(Backend):
         return envelope.parse(data)
 
     def read(self) -> Snapshot:
-        header, ad, ciphertext = self.read_header()
-        self._check_generation(header)
-        plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
-        return decode_payload(plaintext, header.generation)
+        # Readers do not lock, so a writer may replace the file (and remember its newer generation) between our
+        # read and our check: that is a lost race, not a rollback. Re-read while the file keeps moving on.
+        attempt = 0
+        while True:
+            attempt += 1
+            header, ad, ciphertext = self.read_header()
+            plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
+            try:
+                # Only an authenticated generation may be compared and remembered: a forged one would poison it.
+                self._check_generation(header)
+            except RollbackError:
+                if attempt < _READ_ATTEMPTS and self.read_header()[0].generation != header.generation:
+                    continue
+                raise
+            return decode_payload(plaintext, header.generation)
 
     def data_key(self, header: envelope.Header) -> bytes:
         """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""
@@ -222,9 +242,10 @@ class LocalStore(Backend):
         fsutil.ensure_private_dir(self.dir)
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
-            self._check_generation(header)
             dek = self.data_key(header)
-            snapshot = decode_payload(envelope.open_payload(header, ad, ciphertext, dek), header.generation)
+            plaintext = envelope.open_payload(header, ad, ciphertext, dek)
+            self._check_generation(header)
+            snapshot = decode_payload(plaintext, header.generation)
             result = change(snapshot)
             self._write(header._replace(generation=header.generation + 1), dek, snapshot)
             return result
@@ -240,9 +261,9 @@ class LocalStore(Backend):
         """
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
-            self._check_generation(header)
             dek = self.data_key(header)
             envelope.open_payload(header, ad, ciphertext, dek)  # refuse to re-wrap a store we cannot read
+            self._check_generation(header)
             old_level = protection(header.kek_kind, for_reading=True)
             new_level = protection(kind)
             kek, params = new_level.create(self.kek_context)
