@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from credstore.store.base import Backend
 from credstore.store.local import LocalStore, check_profile_name
 
 DEFAULT_PROFILE = "default"
@@ -57,3 +58,27 @@ def open_profile(
         ask_passphrase=ask_passphrase,
         lock_timeout=float(environ.get("CREDSTORE_LOCK_TIMEOUT", "10")),
     )
+
+
+def open_backend(
+    profile: str | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    interactive: bool = False,
+    ask_passphrase: Callable[[str], str] | None = None,
+) -> Backend:
+    """The backend that holds the profile's entries: the local store itself, or, for a profile connected with
+    ``credstore init --backend vault``, its OpenBao / Vault KV v2 path (configured by the local store's settings).
+
+    Every command that reads or changes entries opens them through here. The remote module (and ``hvac``) is only
+    imported for a vault profile.
+    """
+    local = open_profile(profile, environ=environ, interactive=interactive, ask_passphrase=ask_passphrase)
+    if not local.exists():
+        return local
+    settings = local.read().settings
+    if settings.get("backend") != "vault":
+        return local
+    from credstore.store.vault_profile import VaultProfile
+
+    return VaultProfile(local, settings, environ=environ)

@@ -109,7 +109,7 @@ def run(args: list[str]) -> int | None:
         from credstore.resolver.deliver import render_env
 
         text = render_env(
-            config.open_profile(profile, interactive=False),
+            config.open_backend(profile, interactive=False),
             options["tokens"],
             parse_assignments(options["sets"]),
             dict(os.environ),
@@ -127,7 +127,7 @@ def run(args: list[str]) -> int | None:
     from credstore.cli.terminal import has_terminal
     from credstore.resolver.deliver import exec_command
 
-    store = config.open_profile(profile, interactive=has_terminal(), ask_passphrase=_ask_passphrase)
+    store = config.open_backend(profile, interactive=has_terminal(), ask_passphrase=_ask_passphrase)
     exec_command(store, options["tokens"], parse_assignments(options["sets"]), dict(os.environ), options["command"])
     return 0  # not reached: exec_command replaces the process or raises
 

@@ -46,9 +46,9 @@ def cli(ctx: click.Context, profile: str | None) -> None:
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries
+    from credstore.cli import delivery, entries, vault
 
-    for module in (entries, delivery):
+    for module in (entries, delivery, vault):
         for command in module.COMMANDS:
             cli.add_command(command)
 
