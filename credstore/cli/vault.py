@@ -161,14 +161,20 @@ def vault_group() -> None:
 @vault_group.command("login")
 @click.option("--approle", is_flag=True, help="Log in with AppRole: --role-id ID, secret id from terminal or stdin.")
 @click.option("--role-id", default=None, metavar="ID", help="AppRole role id (not secret).")
+@click.argument("refused", required=False, metavar="")
 @click.pass_context
-def login(ctx: click.Context, approle: bool, role_id: str | None) -> None:
+def login(ctx: click.Context, approle: bool, role_id: str | None, refused: str | None) -> None:
     """Store a new token for this profile (read hidden from the terminal, or from stdin).
 
     \b
     credstore vault login                      # paste the token
     printf %s "$SECRET_ID" | credstore vault login --approle --role-id "$ROLE_ID"
     """
+    if refused is not None:
+        raise UsageError(
+            "refusing to take a token or secret id from the command line, where `ps` shows it to every user; "
+            'type it when asked, or pipe it: printf %s "$TOKEN" | credstore vault login'
+        )
     vp, local, settings = _open_vault(ctx)
     token, info, source = _read_token(approle, role_id, settings[vp.URL], settings)
     _set_local(local, vp.token_settings(token, info, source))
