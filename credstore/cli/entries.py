@@ -7,11 +7,11 @@ import time
 
 import click
 
-from credstore import catalog
+from credstore import audit, catalog
 from credstore.catalog import SERVICES, check_name, check_value
 from credstore.cli import terminal
 from credstore.cli.common import age, open_local, open_store
-from credstore.errors import NotFoundError, UsageError
+from credstore.errors import AuthError, NotFoundError, UsageError
 from credstore.store.base import Entry, Snapshot
 from credstore.store.local import LocalStore
 
@@ -22,6 +22,7 @@ def ensure_store(store: LocalStore, protection: str | None = None) -> bool:
         return False
     kind = protection or "keyfile"
     store.create(kind)
+    audit.record("init", profile=store.profile, via="first write")
     terminal.warn(f"created profile '{store.profile}' at {store.path} (protection: {kind})")
     return True
 
@@ -30,6 +31,9 @@ def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
     now = time.time()
 
     def change(snapshot: Snapshot) -> None:
+        from credstore.store.shared import drop_expired_previous
+
+        drop_expired_previous(snapshot, now)
         old = snapshot.entries.get(name)
         if old is None:
             snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
@@ -86,6 +90,7 @@ def init(ctx: click.Context, protection: str, backend: str, **vault: object) -> 
         raise UsageError("--url, --user, --ca-cert, --cache-max-age and --approle need --backend vault")
     store = open_local(ctx)
     store.create(protection)
+    audit.record("init", profile=store.profile)
     click.echo(f"created profile '{store.profile}' at {store.path} (protection: {protection})", err=True)
 
 
@@ -119,6 +124,7 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
     store = open_store(ctx)
     ensure_store(store)
     put_entry(store, name, value, secret)
+    audit.record("set", profile=store.profile, names=[name])
     click.echo(f"stored {name} in profile '{store.profile}'" + (" (secret)" if secret else ""), err=True)
 
 
@@ -129,9 +135,14 @@ def get(ctx: click.Context, name: str) -> None:
     """Print the stored value of NAME (for scripts)."""
     check_name(name)
     store = open_store(ctx)
-    entry = store.read().entries.get(name)
+    try:
+        entry = store.read().entries.get(name)
+    except AuthError:
+        audit.record("failed-unlock", profile=store.profile)
+        raise
     if entry is None:
         raise NotFoundError(f"{name} is not stored in profile '{store.profile}'")
+    audit.record("get", profile=store.profile, names=[name])
     click.echo(entry.value)
 
 
@@ -153,6 +164,7 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
         return list(names)
 
     removed = store.modify(change)
+    audit.record("rm", profile=store.profile, names=removed)
     click.echo(f"removed {', '.join(removed)} from profile '{store.profile}'", err=True)
 
 
@@ -228,6 +240,7 @@ def add(ctx: click.Context, service: str) -> None:
             snapshot.entries[name] = Entry(name, value, secret, created=created, updated=now)
 
     store.modify(change)
+    audit.record("set", profile=store.profile, names=[n for n, _, _ in values], via="add")
     click.echo(f"stored {', '.join(n for n, _, _ in values)} in profile '{store.profile}'", err=True)
 
 

@@ -32,18 +32,21 @@ def build_layers(
     environ: Mapping[str, str],
     fp_key: bytes,
     names: Sequence[str] | None = None,
+    explicit_layers: Sequence[Layer] = (),
 ) -> list[Layer]:
-    """Argument layer, environment layer (minus credstore's own unchanged exports), then the store layers."""
+    """Argument layer, explicitly chosen store layers (``--service``), environment layer (minus credstore's own
+    unchanged exports), then the store layers."""
     stale = exported_unchanged(fp_key, environ) if fp_key else {}
     known = set(explicit) | set(names or ())
-    for layer in store_layers:
+    all_stores = [*explicit_layers, *store_layers]
+    for layer in all_stores:
         known.update(layer.values)
     env_values = {
-        name: Value(environ[name], secret_flag(name, store_layers))
+        name: Value(environ[name], secret_flag(name, all_stores))
         for name in known
         if name in environ and name not in stale and name != MARKER
     }
-    return [Layer(ARGUMENT, dict(explicit)), Layer(ENVIRONMENT, env_values), *store_layers]
+    return [Layer(ARGUMENT, dict(explicit)), *explicit_layers, Layer(ENVIRONMENT, env_values), *store_layers]
 
 
 def secret_flag(name: str, store_layers: Sequence[Layer]) -> bool:
