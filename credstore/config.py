@@ -82,3 +82,14 @@ def open_backend(
     from credstore.store.vault_profile import VaultProfile
 
     return VaultProfile(local, settings, environ=environ)
+
+
+def open_service(name: str, profile: Backend | None = None, environ: Mapping[str, str] = os.environ) -> Backend:
+    """Service account NAME as the person's profile reaches it: beside a remote profile on the same engine (access
+    by the engine's policies), else the shared directory of this machine (access by Unix group)."""
+    opener = getattr(profile, "open_service", None)
+    if opener is not None:
+        return opener(name)  # type: ignore[no-any-return]
+    from credstore.store.shared import open_service as open_shared_service
+
+    return open_shared_service(name, environ)

@@ -63,6 +63,13 @@ def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
     help="vault: entries at PREFIX/users/USER/PROFILE, service accounts at PREFIX/services/NAME.",
 )
 @click.option("--user", default=None, metavar="NAME", help="vault: the person's path segment (default: Unix user).")
+@click.option(
+    "--service",
+    "service",
+    default=None,
+    metavar="NAME",
+    help="vault, for admins: connect this profile to service account NAME (PREFIX/services/NAME) to manage it.",
+)
 @click.option("--ca-cert", default=None, metavar="FILE", help="vault: CA certificate of a private CA.")
 @click.option("--timeout", type=float, default=3.0, show_default=True, help="vault: seconds per request.")
 @click.option(
@@ -87,7 +94,7 @@ def init(ctx: click.Context, protection: str, backend: str, **vault: object) -> 
         init_vault(ctx, protection=protection, **vault)  # type: ignore[arg-type]
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
-        raise UsageError("--url, --user, --ca-cert, --cache-max-age and --approle need --backend vault")
+        raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
     store = open_local(ctx)
     store.create(protection)
     audit.record("init", profile=store.profile)

@@ -73,6 +73,7 @@ def init_vault(
     mount: str,
     path_prefix: str,
     user: str | None,
+    service: str | None,
     ca_cert: str | None,
     timeout: float,
     cache_max_age: str | None,
@@ -95,7 +96,14 @@ def init_vault(
             raise NotFoundError(f"--ca-cert: no such file: {ca_cert}")
     max_age = vp.parse_duration(cache_max_age) if cache_max_age is not None else 0.0
     local = open_local(ctx)
-    path = vp.personal_path(path_prefix, user or vp.unix_user(), local.profile)
+    if service and user:
+        raise UsageError("--service and --user name different paths; give one")
+    if service:
+        from credstore.store.shared import check_service_name
+
+        path = vp.service_path(path_prefix, check_service_name(service))
+    else:
+        path = vp.personal_path(path_prefix, user or vp.unix_user(), local.profile)
     mount = _check_path("mount", mount)
     config: dict[str, str | None] = {
         vp.BACKEND: "vault",

@@ -249,6 +249,10 @@ class VaultProfile(VaultBackend):
         except AuthError as exc:
             raise self._auth_context(exc) from None
 
+    def open_service(self, name: str) -> VaultProfile:
+        """Team service account NAME at ``<prefix>/services/<NAME>``, reached with this profile's token."""
+        return open_vault_service(self, name)
+
     # -- last-known-good cache --------------------------------------------------------------------------------
 
     def _cached(self, exc: UnavailableError) -> Snapshot | None:
@@ -382,7 +386,7 @@ def open_vault_service(profile: VaultProfile, name: str) -> VaultProfile:
     """The team service account NAME at ``<prefix>/services/<NAME>`` with the profile's connection and token."""
     prefix = profile.settings.get(PREFIX, DEFAULT_PREFIX)
     path = service_path(prefix, name)
-    return VaultProfile(
+    service = VaultProfile(
         profile.local,
         profile.settings,
         environ=profile.environ,
@@ -390,6 +394,8 @@ def open_vault_service(profile: VaultProfile, name: str) -> VaultProfile:
         source=f"vault:{profile.mount}/{path}",
         use_cache=False,
     )
+    service.name = name
+    return service
 
 
 def describe(settings: Mapping[str, str]) -> str:
