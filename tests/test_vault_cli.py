@@ -516,3 +516,102 @@ def test_local_env_does_not_import_hvac(cli: CLI) -> None:
     )
     assert result.returncode == 0 and "WANDB_ENTITY='local'" in result.stdout
     assert result.stderr.endswith("CLEAN")
+
+
+# -- rotation, reports and service accounts on the engine (commands from the `service` branch) --------------------
+
+
+def test_rotate_verify_rollback_on_vault(openbao: OpenBao, tmp_path: Path) -> None:
+    user, token = new_user(), make_token(openbao)
+    a, b = host(tmp_path, "a"), host(tmp_path, "b")
+    connect(a, openbao, user, token)
+    connect(b, openbao, user, token)
+    a("set", "WANDB_API_KEY", input=WANDB, check=True)
+    meta_path = f"secret/metadata/credstore/users/{user}/default/vars/WANDB_API_KEY"
+    v1 = int(openbao.request("GET", meta_path)["data"]["current_version"])
+
+    refused = a("rotate", "WANDB_API_KEY", "--verify", 'test "$WANDB_API_KEY" = never', input="c" * 40)
+    assert refused.returncode == 1 and "was not changed" in refused.stderr
+    assert int(openbao.request("GET", meta_path)["data"]["current_version"]) == v1
+    assert b("get", "WANDB_API_KEY", check=True).stdout == WANDB + "\n"
+
+    ok = a("rotate", "WANDB_API_KEY", "--verify", f'test "$WANDB_API_KEY" = {"c" * 40}', input="c" * 40)
+    assert ok.returncode == 0, ok.stderr
+    assert "c" * 40 not in ok.stdout + ok.stderr
+    assert int(openbao.request("GET", meta_path)["data"]["current_version"]) == v1 + 1  # a new KV version
+    assert b("get", "WANDB_API_KEY", check=True).stdout == "c" * 40 + "\n"  # the other host sees it at once
+    status = json.loads(b("status", "--json", check=True).stdout)
+    (row,) = [r for r in status if r["name"] == "WANDB_API_KEY"]
+    assert row["rotations"] == 1 and row["previous_until"] and row["scope"].startswith("vault:secret/")
+    assert row["created"] <= row["updated"] and row["value"] == "********"
+
+    back = b("rotate", "WANDB_API_KEY", "--rollback")
+    assert back.returncode == 0, back.stderr
+    assert a("get", "WANDB_API_KEY", check=True).stdout == WANDB + "\n"
+    assert int(openbao.request("GET", meta_path)["data"]["current_version"]) == v1 + 2
+    again = a("rotate", "WANDB_API_KEY", "--rollback")
+    assert again.returncode == 3
+
+    assert a("check", "--max-age", "1d").returncode == 0
+    time.sleep(1.2)
+    old = a("check", "--max-age", "1s")
+    assert old.returncode == 1 and "WANDB_API_KEY" in old.stdout
+
+
+def test_service_account_on_vault(openbao: OpenBao, tmp_path: Path) -> None:
+    """An admin keeps the team's key at services/NAME; a member reads it read-only by policy; rotation reaches
+    the member's next env, including a shell that exported the old value."""
+    team, member = f"team-{secrets.token_hex(3)}", new_user()
+    policy = f"""
+    path "secret/data/credstore/users/{member}/*"     {{ capabilities = ["create", "read", "update"] }}
+    path "secret/metadata/credstore/users/{member}/*" {{ capabilities = ["read", "list"] }}
+    path "secret/data/credstore/services/{team}/*"     {{ capabilities = ["read"] }}
+    path "secret/metadata/credstore/services/{team}/*" {{ capabilities = ["read", "list"] }}
+    """
+    openbao.request("PUT", f"sys/policies/acl/cs-{member}", {"policy": policy})
+    member_token = make_token(openbao, policies=[f"cs-{member}"])
+
+    admin = host(tmp_path, "admin")
+    result = admin("--profile", team, "init", "--backend", "vault", "--url", openbao.url, "--service", team,
+                   "--protection", "keyfile", input=make_token(openbao))  # fmt: skip
+    assert result.returncode == 0 and f"services/{team}" in result.stderr, result.stderr
+    admin("--profile", team, "set", "WANDB_API_KEY", input=WANDB, check=True)
+    admin("--profile", team, "set", "WANDB_ENTITY", "the-team", check=True)
+
+    m = host(tmp_path, "member")
+    connect(m, openbao, member, member_token)
+    m("set", "WANDB_USERNAME", "member", check=True)
+    used = m("use-service", team)
+    assert used.returncode == 0, used.stderr
+    explained = m("explain", "wandb", check=True).stdout
+    assert f"WANDB_API_KEY: vault:secret/credstore/services/{team} = ********" in explained
+    assert f"WANDB_USERNAME: vault:secret/credstore/users/{member}/default = member" in explained
+    assert m("exec", "--", "sh", "-c", 'printf %s "$WANDB_API_KEY"', check=True).stdout == WANDB
+    assert m("exec", "--service", team, "--", "sh", "-c", 'printf %s "$WANDB_ENTITY"', check=True).stdout == (
+        "the-team"
+    )
+    # Read-only by policy: the member cannot change the team's key.
+    denied = m("rotate", "WANDB_API_KEY", "--service", team, input="d" * 40)
+    assert denied.returncode == 8 and WANDB not in denied.stderr
+    status = json.loads(m("status", "--json", check=True).stdout)
+    assert {(r["scope"], r["name"]) for r in status} >= {(f"service:{team}", "WANDB_API_KEY")}
+
+    cmd = " ".join(credstore_argv())
+    script = f"""
+        eval "$({cmd} env --shell bash)"
+        printf '%s\\n' "$WANDB_API_KEY"
+        read -r _
+        eval "$({cmd} env --shell bash)"
+        printf '%s\\n' "$WANDB_API_KEY"
+    """
+    proc = subprocess.Popen(
+        ["bash", "-c", script], env=m.env, cwd=m.home, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    assert proc.stdout.readline().strip() == WANDB
+    rotated = admin("--profile", team, "rotate", "WANDB_API_KEY", input="d" * 40)
+    assert rotated.returncode == 0, rotated.stderr
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "d" * 40
+    assert proc.wait(timeout=60) == 0
