@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
-from credstore.store.base import Backend
+from credstore.errors import CredstoreError
+from credstore.store.base import Backend, Snapshot
 from credstore.store.local import LocalStore, check_profile_name
 
 DEFAULT_PROFILE = "default"
+T = TypeVar("T")
 
 
 def store_home(environ: Mapping[str, str] = os.environ) -> Path:
@@ -76,7 +79,10 @@ def open_backend(
     local = open_profile(profile, environ=environ, interactive=interactive, ask_passphrase=ask_passphrase)
     if not local.exists():
         return local
-    settings = local.read().settings
+    try:
+        settings = local.read().settings
+    except CredstoreError as exc:  # locked, wrong passphrase, ...: fail where the command reads, not here
+        return _Unreadable(local, exc)
     if settings.get("backend") != "vault":
         return local
     from credstore.store.vault_profile import VaultProfile
@@ -93,3 +99,25 @@ def open_service(name: str, profile: Backend | None = None, environ: Mapping[str
     from credstore.store.shared import open_service as open_shared_service
 
     return open_shared_service(name, environ)
+
+
+class _Unreadable(Backend):
+    """A profile whose local store could not be opened: the error is raised where the command reads or writes it
+    (so its callers handle it as they would a failed read), without asking for a passphrase twice."""
+
+    def __init__(self, local: LocalStore, error: CredstoreError) -> None:
+        self._local = local
+        self._error = error
+        self.source = local.source
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._local, name)
+
+    def exists(self) -> bool:
+        return True
+
+    def read(self) -> Snapshot:
+        raise self._error
+
+    def modify(self, change: Callable[[Snapshot], T]) -> T:
+        raise self._error
