@@ -6,10 +6,14 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TypeVar
 
+from credstore.errors import CredstoreError
+from credstore.store.base import Backend, Snapshot
 from credstore.store.local import LocalStore, check_profile_name
 
 DEFAULT_PROFILE = "default"
+T = TypeVar("T")
 
 
 def store_home(environ: Mapping[str, str] = os.environ) -> Path:
@@ -74,3 +78,63 @@ def open_profile(
         dek_cache=dek_cache,
         lock_timeout=float(environ.get("CREDSTORE_LOCK_TIMEOUT", "10")),
     )
+
+
+def open_backend(
+    profile: str | None = None,
+    *,
+    environ: Mapping[str, str] = os.environ,
+    interactive: bool = False,
+    ask_passphrase: Callable[[str], str] | None = None,
+) -> Backend:
+    """The backend that holds the profile's entries: the local store itself, or, for a profile connected with
+    ``credstore init --backend vault``, its OpenBao / Vault KV v2 path (configured by the local store's settings).
+
+    Every command that reads or changes entries opens them through here. The remote module (and ``hvac``) is only
+    imported for a vault profile.
+    """
+    local = open_profile(profile, environ=environ, interactive=interactive, ask_passphrase=ask_passphrase)
+    if not local.exists():
+        return local
+    try:
+        settings = local.read().settings
+    except CredstoreError as exc:  # locked, wrong passphrase, ...: fail where the command reads, not here
+        return _Unreadable(local, exc)
+    if settings.get("backend") != "vault":
+        return local
+    from credstore.store.vault_profile import VaultProfile
+
+    return VaultProfile(local, settings, environ=environ)
+
+
+def open_service(name: str, profile: Backend | None = None, environ: Mapping[str, str] = os.environ) -> Backend:
+    """Service account NAME as the person's profile reaches it: beside a remote profile on the same engine (access
+    by the engine's policies), else the shared directory of this machine (access by Unix group)."""
+    opener = getattr(profile, "open_service", None)
+    if opener is not None:
+        return opener(name)  # type: ignore[no-any-return]
+    from credstore.store.shared import open_service as open_shared_service
+
+    return open_shared_service(name, environ)
+
+
+class _Unreadable(Backend):
+    """A profile whose local store could not be opened: the error is raised where the command reads or writes it
+    (so its callers handle it as they would a failed read), without asking for a passphrase twice."""
+
+    def __init__(self, local: LocalStore, error: CredstoreError) -> None:
+        self._local = local
+        self._error = error
+        self.source = local.source
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._local, name)
+
+    def exists(self) -> bool:
+        return True
+
+    def read(self) -> Snapshot:
+        raise self._error
+
+    def modify(self, change: Callable[[Snapshot], T]) -> T:
+        raise self._error

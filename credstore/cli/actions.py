@@ -21,7 +21,7 @@ def selection(
     command: str | None = None,
 ) -> Selection:
     """The profile plus ``--service``; reads through env/exec are written to the audit log (names only)."""
-    store = config.open_profile(profile, environ=environ, interactive=interactive, ask_passphrase=ask_passphrase)
+    store = config.open_backend(profile, environ=environ, interactive=interactive, ask_passphrase=ask_passphrase)
 
     def record_read(gathered: Gathered) -> None:
         from credstore import audit
@@ -33,7 +33,7 @@ def selection(
             environ=environ,
             names=sorted(delivered),
             sources=delivered,
-            profile=store.profile,
+            profile=getattr(store, "profile", None),
             service=gathered.service,
             command=command,
         )

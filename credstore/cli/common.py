@@ -10,6 +10,7 @@ import click
 from credstore import config
 from credstore.cli import terminal
 from credstore.cli.actions import ask_passphrase
+from credstore.store.base import Backend
 from credstore.store.local import LocalStore
 
 
@@ -17,8 +18,18 @@ def profile_option(ctx: click.Context) -> str | None:
     return (ctx.find_root().obj or {}).get("profile")
 
 
-def open_store(ctx: click.Context, *, interactive: bool | None = None) -> LocalStore:
-    """The current profile's store; ``interactive`` (default: a terminal is attached) allows passphrase prompts."""
+def open_store(ctx: click.Context, *, interactive: bool | None = None) -> Backend:
+    """Where the current profile's entries live: its local store, or the OpenBao path it is connected to.
+
+    ``interactive`` (default: a terminal is attached) allows passphrase prompts.
+    """
+    if interactive is None:
+        interactive = terminal.has_terminal()
+    return config.open_backend(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
+
+
+def open_local(ctx: click.Context, *, interactive: bool | None = None) -> LocalStore:
+    """The current profile's local encrypted store itself (for init, protection, rollback and vault settings)."""
     if interactive is None:
         interactive = terminal.has_terminal()
     return config.open_profile(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)

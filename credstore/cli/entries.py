@@ -10,7 +10,7 @@ import click
 from credstore import audit, catalog
 from credstore.catalog import SERVICES, check_name, check_value
 from credstore.cli import terminal
-from credstore.cli.common import age, open_store
+from credstore.cli.common import age, open_local, open_store
 from credstore.errors import AuthError, NotFoundError, UsageError
 from credstore.store.base import Entry, Snapshot
 from credstore.store.local import LocalStore
@@ -52,15 +52,59 @@ def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
     default=None,
     help="How the store's key is protected (default: keyring if an OS keyring works, else passphrase on a terminal).",
 )
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "vault"]),
+    default="local",
+    show_default=True,
+    help="Where entries live: this machine, or an OpenBao / Vault KV v2 mount (the token stays local).",
+)
+@click.option("--url", default=None, metavar="URL", help="vault: the server, e.g. https://openbao.example.org:8200.")
+@click.option("--mount", default="secret", show_default=True, help="vault: the KV v2 mount.")
+@click.option(
+    "--path-prefix",
+    default="credstore",
+    show_default=True,
+    help="vault: entries at PREFIX/users/USER/PROFILE, service accounts at PREFIX/services/NAME.",
+)
+@click.option("--user", default=None, metavar="NAME", help="vault: the person's path segment (default: Unix user).")
+@click.option(
+    "--service",
+    "service",
+    default=None,
+    metavar="NAME",
+    help="vault, for admins: connect this profile to service account NAME (PREFIX/services/NAME) to manage it.",
+)
+@click.option("--ca-cert", default=None, metavar="FILE", help="vault: CA certificate of a private CA.")
+@click.option("--timeout", type=float, default=3.0, show_default=True, help="vault: seconds per request.")
+@click.option(
+    "--cache-max-age",
+    default=None,
+    metavar="DURATION",
+    help="vault: let env fall back to a last-known-good copy (in the local encrypted store) this old.",
+)
+@click.option("--approle", is_flag=True, help="vault: log in with AppRole (--role-id; secret id from stdin).")
+@click.option("--role-id", default=None, metavar="ID", help="vault: AppRole role id.")
 @click.pass_context
-def init(ctx: click.Context, protection: str | None) -> None:
-    """Create the profile's encrypted store.
+def init(ctx: click.Context, protection: str | None, backend: str, **vault: object) -> None:
+    """Create the profile's encrypted store, or connect the profile to OpenBao / Vault (--backend vault).
 
     \b
     passphrase  Argon2id over a passphrase (terminal, hidden; or one line on stdin)
     keyring     a random key in your OS keyring (Secret Service / Keychain)
     keyfile     a key file beside the store (weakest)
+
+    \b
+    credstore init --protection passphrase
+    credstore init --backend vault --url https://bao.example.org:8200   # then paste the token
     """
+    if backend == "vault":
+        from credstore.cli.vault import init_vault
+
+        init_vault(ctx, protection=protection, **vault)  # type: ignore[arg-type]
+        return
+    if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
+        raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
     from credstore.cli.protection import create_store, passphrase_store
 
     store = passphrase_store(ctx)
@@ -224,7 +268,7 @@ def add(ctx: click.Context, service: str) -> None:
 @click.pass_context
 def accept_rollback(ctx: click.Context) -> None:
     """Accept a store restored from an older copy on purpose (clears the rollback alarm)."""
-    store = open_store(ctx)
+    store = open_local(ctx)
     generation = store.accept_rollback()
     click.echo(f"profile '{store.profile}' accepted at generation {generation}", err=True)
 

@@ -56,8 +56,10 @@ def _verify(command: str, base: Snapshot, name: str, value: str) -> None:
 
 def _target(ctx: click.Context, service: str | None) -> tuple[Backend, str]:
     if service is not None:
-        store = open_service(service)
-        return store, f"service account '{store.name}'"
+        from credstore import config
+
+        store = config.open_service(service, open_store(ctx))
+        return store, f"service account '{store.name}'"  # type: ignore[attr-defined]
     store = open_store(ctx)
     return store, f"profile '{store.profile}'"
 
@@ -157,7 +159,13 @@ def _all_rows(ctx: click.Context, now: float) -> tuple[list[dict[str, object]], 
     notes: list[str] = []
     store = open_store(ctx)
     if store.exists():
-        rows += entry_rows(store.source, store.read(), now)
+        snapshot = store.read()
+        rows += entry_rows(store.source, snapshot, now)
+        from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
+
+        default_service = snapshot.settings.get(DEFAULT_SERVICE_SETTING)
+        if default_service and hasattr(store, "open_service"):  # a remote profile: its team's account, same engine
+            rows += entry_rows(f"service:{default_service}", store.open_service(default_service).read(), now)
     try:
         infos = SharedRoot.from_environ().services()
     except CredstoreError as exc:

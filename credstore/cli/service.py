@@ -199,7 +199,9 @@ def use_service(ctx: click.Context, name: str | None, clear: bool) -> None:
     store = open_store(ctx)
     if name is not None:
         check_service_name(name)
-        service_store = open_service(name, os.environ)
+        from credstore import config
+
+        service_store = config.open_service(name, store, os.environ)
         service_store.read()  # must exist and be readable by you now
     from credstore.cli.entries import ensure_store
 

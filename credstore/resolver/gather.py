@@ -88,11 +88,12 @@ class Selection(Backend):
         return self.profile.modify(change)
 
 
-def service_layer(name: str, environ: Mapping[str, str]) -> Layer:
+def service_layer(name: str, environ: Mapping[str, str], profile: Backend | None = None) -> Layer:
     """A service account's values, without the attribution variables (those are always the person's own)."""
-    from credstore.store.shared import open_service, service_layer_entries
+    from credstore.config import open_service
+    from credstore.store.shared import service_layer_entries
 
-    store = open_service(name, environ)
+    store = open_service(name, profile, environ)
     entries = service_layer_entries(store.read())
     return Layer(store.source, {n: Value(e.value, e.secret) for n, e in entries.items()})
 
@@ -117,9 +118,9 @@ def gather(
     upper: list[Layer] = []
     service = chosen or snapshot.settings.get(DEFAULT_SERVICE_SETTING) or None
     if chosen:
-        upper.append(service_layer(chosen, environ))
+        upper.append(service_layer(chosen, environ, profile))
     elif service:
-        stored.insert(0, service_layer(service, environ))
+        stored.insert(0, service_layer(service, environ, profile))
     explicit_values = {name: Value(value, secret_flag(name, [*upper, *stored])) for name, value in explicit.items()}
     if names is not None:
         names = list(dict.fromkeys([*names, *explicit]))

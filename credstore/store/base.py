@@ -91,6 +91,10 @@ class Snapshot:
     def __repr__(self) -> str:
         return f"Snapshot(entries={sorted(self.entries)}, generation={self.generation})"
 
+    def copy(self) -> "Snapshot":
+        """A copy whose dicts can be changed without touching this one (entries themselves are immutable)."""
+        return Snapshot(dict(self.entries), dict(self.settings), self.generation)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Snapshot):
             return NotImplemented

@@ -107,6 +107,7 @@ class LocalStore(Backend):
         self.dek_cache = dek_cache
         self.lock_timeout = lock_timeout
         self._dek: bytes | None = None
+        self._last_read: tuple[bytes, Snapshot] | None = None
 
     def __repr__(self) -> str:
         return f"LocalStore(path={str(self.path)!r})"
@@ -116,15 +117,17 @@ class LocalStore(Backend):
     def exists(self) -> bool:
         return _exists(self.path)
 
-    def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
+    def read_bytes(self) -> bytes:
         if not _exists(self.dir):
             raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init")
         fsutil.check_dir(self.dir)
         try:
-            data = fsutil.read_private(self.path)
+            return fsutil.read_private(self.path)
         except NotFoundError:
             raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init") from None
-        return envelope.parse(data)
+
+    def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
+        return envelope.parse(self.read_bytes())
 
     def read(self) -> Snapshot:
         # Readers do not lock, so a writer may replace the file (and remember its newer generation) between our
@@ -132,7 +135,12 @@ class LocalStore(Backend):
         attempt = 0
         while True:
             attempt += 1
-            header, ad, ciphertext = self.read_header()
+            data = self.read_bytes()
+            if self._last_read is not None and self._last_read[0] == data:
+                # The same bytes this object decrypted before (e.g. the backend check then the command's own read):
+                # same content, already authenticated and generation-checked.
+                return self._last_read[1].copy()
+            header, ad, ciphertext = envelope.parse(data)
             plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
             try:
                 # Only an authenticated generation may be compared and remembered: a forged one would poison it.
@@ -141,7 +149,9 @@ class LocalStore(Backend):
                 if attempt < _READ_ATTEMPTS and self.read_header()[0].generation != header.generation:
                     continue
                 raise
-            return decode_payload(plaintext, header.generation)
+            snapshot = decode_payload(plaintext, header.generation)
+            self._last_read = (data, snapshot.copy())
+            return snapshot
 
     def data_key(self, header: envelope.Header) -> bytes:
         """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""

@@ -1,0 +1,391 @@
+"""A credstore profile whose entries live in OpenBao / Vault KV v2 (``store/vault.py``), configured locally.
+
+The profile's LOCAL encrypted store (``store/local.py``, at its own protection level) holds no entries; its settings,
+inside the encrypted payload, hold the connection and the credentials::
+
+    backend              "vault"
+    vault.url            https://bao.example.org:8200
+    vault.mount          secret                      (KV v2 mount)
+    vault.prefix         credstore                   (path prefix)
+    vault.user           alice                       (personal path: <prefix>/users/<user>/<profile>)
+    vault.path           credstore/users/alice/default
+    vault.ca_cert        /etc/ssl/private-ca.pem     (optional; TLS verification is always on)
+    vault.timeout        3                           (seconds per request; env must never hang a login)
+    vault.token          the token (secret: never exported by env, never listed, never on argv or in plaintext)
+    vault.token_source   "token" | "approle"
+    vault.token_expires  Unix time the token expires (0: never), vault.token_ttl, vault.token_renewable
+    vault.cache_max_age  seconds (0: no cache)
+    vault.cache          last-known-good copy of the remote profile (JSON), with the time it was confirmed
+
+Entries, with the settings that matter to resolution (``fingerprint_key``), are the remote ones. Service accounts
+live at ``<prefix>/services/<NAME>``, same mount. ``BAO_TOKEN`` / ``VAULT_TOKEN`` in the environment win over the
+stored token (the engines' own convention; weaker: any process of the session, and anything it starts, sees it).
+
+Only imported for profiles whose settings say ``backend=vault`` (``config.open_backend``), so the local hot path
+never pays for it or for ``hvac``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib.util
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from credstore import durations
+from credstore.errors import AuthError, CredstoreError, UnavailableError, UsageError
+from credstore.store.base import Entry, Snapshot
+from credstore.store.local import LocalStore
+from credstore.store.vault import VaultBackend, _check_path, _display_url
+
+T = TypeVar("T")
+
+BACKEND = "backend"
+URL = "vault.url"
+MOUNT = "vault.mount"
+PREFIX = "vault.prefix"
+USER = "vault.user"
+PATH = "vault.path"
+CA_CERT = "vault.ca_cert"
+TIMEOUT = "vault.timeout"
+TOKEN = "vault.token"  # noqa: S105 - a settings key, not a token
+TOKEN_SOURCE = "vault.token_source"  # noqa: S105
+TOKEN_EXPIRES = "vault.token_expires"  # noqa: S105
+TOKEN_TTL = "vault.token_ttl"  # noqa: S105
+TOKEN_RENEWABLE = "vault.token_renewable"  # noqa: S105
+CACHE_MAX_AGE = "vault.cache_max_age"
+CACHE = "vault.cache"
+
+DEFAULT_TIMEOUT = 3.0
+DEFAULT_MOUNT = "secret"
+DEFAULT_PREFIX = "credstore"
+ENV_TOKENS = ("BAO_TOKEN", "VAULT_TOKEN")
+_USER_RE = re.compile(r"^[A-Za-z0-9_.\-@+=]+$")
+
+
+def is_vault(settings: Mapping[str, str]) -> bool:
+    return settings.get(BACKEND) == "vault"
+
+
+def parse_cache_age(text: str) -> float:
+    """A cache maximum age: a duration (``durations.parse_duration``), or ``0`` / ``off`` / ``none`` for no cache."""
+    from credstore.durations import parse_duration
+
+    if text.strip().lower() in ("0", "off", "none", "no", "never"):
+        return 0.0
+    return parse_duration(text, option="--cache-max-age")
+
+
+def require_hvac() -> None:
+    if importlib.util.find_spec("hvac") is None:
+        raise UsageError(
+            "this profile keeps its entries in OpenBao / Vault, which needs hvac: pip install 'credstore[vault]'"
+        )
+
+
+def unix_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def check_user(user: str) -> str:
+    if not _USER_RE.match(user) or user in (".", ".."):
+        raise UsageError(f"invalid user name for the OpenBao path: {user!r}")
+    return user
+
+
+def personal_path(prefix: str, user: str, profile: str) -> str:
+    return _check_path("path", f"{_check_path('path prefix', prefix)}/users/{check_user(user)}/{profile}")
+
+
+def service_path(prefix: str, name: str) -> str:
+    return _check_path("path", f"{_check_path('path prefix', prefix)}/services/{name}")
+
+
+def env_token(environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """(variable name, token) from BAO_TOKEN / VAULT_TOKEN, if set."""
+    for var in ENV_TOKENS:
+        if environ.get(var):
+            return var, environ[var]
+    return None
+
+
+def _snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
+    return {
+        "entries": {name: e.to_dict() for name, e in sorted(snapshot.entries.items())},
+        "settings": dict(sorted(snapshot.settings.items())),
+        "generation": snapshot.generation,
+    }
+
+
+def _snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
+    return Snapshot(
+        entries={name: Entry.from_dict(name, fields) for name, fields in data["entries"].items()},
+        settings={str(k): str(v) for k, v in data["settings"].items()},
+        generation=int(data.get("generation", 0)),
+    )
+
+
+def _cache_content(snapshot: Snapshot) -> str:
+    """What decides whether the cache must be rewritten (the times too: ``list`` shows ages from them)."""
+    data = _snapshot_to_json(snapshot)
+    data.pop("generation")
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class VaultProfile(VaultBackend):
+    """The remote profile, plus the local store that configures it (token, last-known-good cache)."""
+
+    def __init__(
+        self,
+        local: LocalStore,
+        settings: Mapping[str, str],
+        *,
+        environ: Mapping[str, str] = os.environ,
+        path: str | None = None,
+        source: str | None = None,
+        use_cache: bool = True,
+        warn: Callable[[str], None] | None = None,
+        **kw: Any,
+    ) -> None:
+        require_hvac()
+        self.local = local
+        self.profile = local.profile
+        self.settings = dict(settings)
+        self.environ = environ
+        self.use_cache = use_cache
+        self._warn = warn or (lambda msg: sys.stderr.write(f"credstore: {msg}\n"))
+        from_env = env_token(environ)
+        self.token_var = from_env[0] if from_env else None
+        token = from_env[1] if from_env else self.settings.get(TOKEN, "")
+        url = self.settings.get(URL, "")
+        if not url:
+            raise UsageError(f"profile '{local.profile}' has no OpenBao address; run `credstore init --backend vault`")
+        timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.settings.get(TIMEOUT) or DEFAULT_TIMEOUT)
+        mount = self.settings.get(MOUNT, DEFAULT_MOUNT)
+        path = path or self.settings.get(PATH, "")
+        if not path:
+            raise UsageError(f"profile '{local.profile}' has no OpenBao path; run `credstore init --backend vault`")
+        if not token:
+            raise AuthError(
+                f"no OpenBao token for profile '{local.profile}'; run `credstore vault login` "
+                "(or set BAO_TOKEN / VAULT_TOKEN)"
+            )
+        super().__init__(
+            url,
+            token,
+            mount=mount,
+            path=path,
+            source=source or f"vault:{mount}/{path}",
+            timeout=timeout,
+            ca_cert=self.settings.get(CA_CERT) or None,
+            **kw,
+        )
+
+    def __repr__(self) -> str:
+        return f"VaultProfile(profile={self.profile!r}, url={self.url!r}, source={self.source!r})"
+
+    # -- Backend ----------------------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """Configured locally is enough: the remote settings are written with the first change."""
+        return True
+
+    def _auth_context(self, exc: AuthError) -> AuthError:
+        if self.token_var:
+            return AuthError(f"{exc} (the token came from ${self.token_var}; unset it to use the stored one)")
+        return exc
+
+    @property
+    def cache_max_age(self) -> float:
+        try:
+            return float(self.settings.get(CACHE_MAX_AGE) or 0)
+        except ValueError:
+            return 0.0
+
+    def read(self) -> Snapshot:
+        try:
+            snapshot = super().read()
+        except AuthError as exc:
+            raise self._auth_context(exc) from None
+        except UnavailableError as exc:
+            cached = self._cached(exc)
+            if cached is None:
+                raise
+            return cached
+        self.maybe_renew()
+        if self.use_cache and self.cache_max_age > 0:
+            self._update_cache(snapshot)
+        return snapshot
+
+    def modify(self, change: Callable[[Snapshot], T]) -> T:
+        def with_fingerprint_key(snapshot: Snapshot) -> T:
+            if not snapshot.settings.get("fingerprint_key"):
+                snapshot.settings["fingerprint_key"] = os.urandom(32).hex()
+            return change(snapshot)
+
+        try:
+            return super().modify(with_fingerprint_key)
+        except AuthError as exc:
+            raise self._auth_context(exc) from None
+
+    def open_service(self, name: str) -> VaultProfile:
+        """Team service account NAME at ``<prefix>/services/<NAME>``, reached with this profile's token."""
+        return open_vault_service(self, name)
+
+    # -- last-known-good cache --------------------------------------------------------------------------------
+
+    def _cached(self, exc: UnavailableError) -> Snapshot | None:
+        if not self.use_cache or self.cache_max_age <= 0:
+            return None
+        raw = self.settings.get(CACHE)
+        if not raw:
+            raise UnavailableError(f"{exc}; no cached copy yet") from None
+        try:
+            data = json.loads(raw)
+            if data.get("path") != self.path:
+                return None
+            confirmed = float(data["time"])
+            snapshot = _snapshot_from_json(data["snapshot"])
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+        age = time.time() - confirmed
+        if age > self.cache_max_age:
+            raise UnavailableError(
+                f"{exc}; the cached copy is {durations.format_duration(age)} old, older than the allowed "
+                f"{durations.format_duration(self.cache_max_age)}"
+            ) from None
+        self._warn(f"{exc}; using the cached copy from {durations.format_duration(age)} ago")
+        return snapshot
+
+    def _update_cache(self, snapshot: Snapshot) -> None:
+        """Keep the copy in the local encrypted store; rewrite it only when it changed or is getting old."""
+        now = time.time()
+        content = _cache_content(snapshot)
+        try:
+            old = json.loads(self.settings.get(CACHE) or "{}")
+            fresh_enough = now - float(old.get("time", 0)) < min(self.cache_max_age / 4, 3600)
+            if old.get("path") == self.path and old.get("content") == content and fresh_enough:
+                return
+        except (ValueError, TypeError, AttributeError):
+            pass
+        record = json.dumps(
+            {"path": self.path, "time": now, "content": content, "snapshot": _snapshot_to_json(snapshot)},
+            separators=(",", ":"),
+        )
+        try:
+            self.update_local({CACHE: record})
+        except (CredstoreError, OSError):  # best effort: a full disk must not break env
+            return
+
+    def update_local(self, values: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) settings of the local store, and remember them here."""
+
+        def change(snapshot: Snapshot) -> None:
+            for key, value in values.items():
+                if value is None:
+                    snapshot.settings.pop(key, None)
+                else:
+                    snapshot.settings[key] = value
+
+        self.local.modify(change)
+        for key, value in values.items():
+            if value is None:
+                self.settings.pop(key, None)
+            else:
+                self.settings[key] = value
+
+    def cache_info(self) -> dict[str, Any]:
+        raw = self.settings.get(CACHE)
+        if not raw:
+            return {"enabled": self.cache_max_age > 0, "max_age": self.cache_max_age, "age": None, "entries": 0}
+        try:
+            data = json.loads(raw)
+            return {
+                "enabled": self.cache_max_age > 0,
+                "max_age": self.cache_max_age,
+                "age": time.time() - float(data["time"]),
+                "entries": len(data["snapshot"]["entries"]),
+            }
+        except (ValueError, KeyError, TypeError):
+            return {"enabled": self.cache_max_age > 0, "max_age": self.cache_max_age, "age": None, "entries": 0}
+
+    # -- token ------------------------------------------------------------------------------------------------
+
+    def maybe_renew(self, *, force: bool = False) -> int | None:
+        """Renew a stored renewable token when a third or less of its ttl is left (or ``force``); new ttl or None.
+
+        Never fails the caller's command: a renewal that does not work leaves the token as it was.
+        """
+        if self.token_var or self.settings.get(TOKEN_RENEWABLE) != "true":
+            return None
+        try:
+            expires = float(self.settings.get(TOKEN_EXPIRES) or 0)
+            ttl = float(self.settings.get(TOKEN_TTL) or 0)
+        except ValueError:
+            return None
+        if expires <= 0:
+            return None
+        left = expires - time.time()
+        if not force and left > ttl / 3:
+            return None
+        from credstore.store.vault import renew_token
+
+        try:
+            new_ttl = renew_token(
+                self._s.url, self.settings[TOKEN], timeout=self._s.timeout, ca_cert=self.settings.get(CA_CERT) or None
+            )
+            self.update_local(token_settings(None, {"ttl": new_ttl, "renewable": True}))
+        except (CredstoreError, OSError):
+            return None
+        return new_ttl
+
+
+def token_settings(token: str | None, info: Mapping[str, Any], source: str | None = None) -> dict[str, str | None]:
+    """Local settings describing a token (``token`` None: keep the stored token itself)."""
+    ttl = int(info.get("ttl") or 0)
+    out: dict[str, str | None] = {
+        TOKEN_TTL: str(ttl),
+        TOKEN_EXPIRES: repr(time.time() + ttl) if ttl else "0",
+        TOKEN_RENEWABLE: "true" if info.get("renewable") else "false",
+    }
+    if token is not None:
+        out[TOKEN] = token
+    if source is not None:
+        out[TOKEN_SOURCE] = source
+    return out
+
+
+def open_vault_profile(
+    local: LocalStore, settings: Mapping[str, str], environ: Mapping[str, str] = os.environ
+) -> VaultProfile:
+    return VaultProfile(local, settings, environ=environ)
+
+
+def open_vault_service(profile: VaultProfile, name: str) -> VaultProfile:
+    """The team service account NAME at ``<prefix>/services/<NAME>`` with the profile's connection and token."""
+    prefix = profile.settings.get(PREFIX, DEFAULT_PREFIX)
+    path = service_path(prefix, name)
+    service = VaultProfile(
+        profile.local,
+        profile.settings,
+        environ=profile.environ,
+        path=path,
+        source=f"vault:{profile.mount}/{path}",
+        use_cache=False,
+    )
+    service.name = name
+    return service
+
+
+def describe(settings: Mapping[str, str]) -> str:
+    """One line naming where a vault profile lives (no token)."""
+    url = _display_url(settings.get(URL, "?"))
+    return f"{url} {settings.get(MOUNT, DEFAULT_MOUNT)}/{settings.get(PATH, '?')}"
