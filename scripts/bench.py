@@ -189,6 +189,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=40, help="rounds (each runs every command once)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--no-peers", action="store_true", help="skip pass / direnv / keyring")
+    parser.add_argument("--vault", action="store_true", help="also time env against OpenBao on loopback")
     args = parser.parse_args()
     in_own_session_keyring()
 
@@ -214,7 +215,6 @@ def main() -> int:
             cases.append(Case("credstore env (passphrase, unlocked)", [*cmd, "env", "--shell", "bash"], unlocked, tmp))
         except subprocess.CalledProcessError:
             print("bench: passphrase case skipped (no kernel session keyring to unlock into)", file=sys.stderr)
-        cases += extra_cases(base, base_env, cmd)
         missing: list[str] = []
         if not args.no_peers:
             peer_cases, missing = peers(base, base_env)
@@ -246,16 +246,6 @@ def main() -> int:
     if missing:
         print(f"peers not installed (skipped): {', '.join(missing)}")
     return 0
-
-
-def extra_cases(base: Path, env: dict[str, str], cmd: list[str]) -> list[Case]:
-    """Cases for other backends (OpenBao on loopback), where this checkout and machine have them."""
-    cases: list[Case] = []
-    try:
-        from scripts.bench_vault import vault_cases  # type: ignore[import-not-found]
-    except ImportError:
-        return cases
-    return vault_cases(base, env, cmd, Case)
 
 
 if __name__ == "__main__":
