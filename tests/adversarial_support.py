@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -67,9 +68,14 @@ def make_store(home: Path, level: str, entries: dict[str, str] | None = None, pr
 
 
 def put(store: LocalStore, entries: dict[str, str]) -> None:
+    """Store ``entries`` (secret, created and updated now, as `credstore set` records them)."""
+
     def change(snapshot: Snapshot) -> None:
+        now = time.time()
         for name, value in entries.items():
-            snapshot.entries[name] = Entry(name, value)
+            old = snapshot.entries.get(name)
+            created = old.created if old is not None else now
+            snapshot.entries[name] = Entry(name, value, created=created, updated=now)
 
     store.modify(change)
 
