@@ -170,12 +170,12 @@ def cli_at_level(cli: Any, level: str, *, init: bool = True) -> Iterator[LevelCL
 def open_store(home: Path, profile: str = "default", **kwargs: object) -> LocalStore:
     """A fresh LocalStore object (nothing cached) for the store under ``home`` with its own state dir."""
     kwargs.setdefault("lock_timeout", 120.0)
+    kwargs.setdefault("ask_passphrase", lambda prompt: PASSPHRASE)
     return LocalStore(
         home,
         profile,
         state_dir=home / "state",
         interactive=True,
-        ask_passphrase=lambda prompt: PASSPHRASE,
         **kwargs,  # type: ignore[arg-type]
     )
 

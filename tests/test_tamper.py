@@ -446,14 +446,23 @@ def test_format_vectors(vector: dict, tmp_path: Path) -> None:
         key_path = profiles / "default.key"
         shutil.copyfile(VECTORS / vector["key"], key_path)
         key_path.chmod(0o600)
+    asked: list[str] = []
+
+    def ask(prompt: str) -> str:
+        asked.append(prompt)
+        return vector["passphrase"]
+
+    opened = open_store(home, ask_passphrase=ask) if "passphrase" in vector else open_store(home)
     if vector["expect"] == "ok":
-        snapshot = open_store(home).read()
+        snapshot = opened.read()
         assert {n: e.value for n, e in snapshot.entries.items()} == vector["entries"]
         assert snapshot.generation == vector["generation"]
     else:
         with pytest.raises(CredstoreError) as info:
-            open_store(home).read()
+            opened.read()
         assert type(info.value).__name__ == vector["expect"], info.value
+    if vector["expect"] in ("UnsupportedFormatError", "CorruptStoreError") and "passphrase" in vector:
+        assert asked == [], "KDF parameters out of bounds must be refused before the passphrase is even asked for"
 
 
 def test_vectors_exist_for_every_format_version() -> None:
