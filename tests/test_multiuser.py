@@ -106,7 +106,18 @@ def test_unlock_of_another_users_store(two_users, unix_users, user_python) -> No
     """Bob, even knowing Alice's passphrase, cannot unlock (or lock, re-key, re-protect) her passphrase profile."""
     alice, bob, run, store = two_users
     alice.home.chmod(0o755)
-    made = run(alice, "--profile", "pp", "init", "--protection", "passphrase", input=PASSPHRASE + "\n", env=WEAK)
+    made = in_login(
+        unix_users,
+        user_python,
+        alice,
+        "--profile",
+        "pp",
+        "init",
+        "--protection",
+        "passphrase",
+        input=PASSPHRASE + "\n",
+        env=WEAK,
+    )
     assert made.returncode == 0, made.stderr
     mine = in_login(unix_users, user_python, alice, "--profile", "pp", "unlock", input=PASSPHRASE + "\n")
     assert mine.returncode == 0, mine.stderr  # the positive control: the owner can
