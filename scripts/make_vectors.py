@@ -13,7 +13,6 @@ expected entries and generation).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import os
@@ -75,6 +74,101 @@ def make_store(home: Path, seed: bytes, entries: dict[str, tuple[str, bool]], sa
     return store
 
 
+VECTOR_PASSPHRASE = "vector passphrase: not a secret ✓"
+PASSPHRASE_ENTRIES = {
+    "WANDB_API_KEY": ("fedcba9876543210fedcba9876543210fedcba98", True),
+    "WANDB_ENTITY": ("vector-team", False),
+}
+
+
+def make_passphrase_store(home: Path, seed: bytes) -> LocalStore:
+    """A passphrase-level store at the OWASP floor (m = 19 MiB, t = 2, p = 1): cheap to open in a test."""
+    from credstore.crypto import passphrase
+
+    os.urandom = SeededRandom(seed)  # type: ignore[assignment]
+    home.mkdir(mode=0o700)
+    saved = os.environ.get(passphrase.WEAK_KDF_ENV)
+    os.environ[passphrase.WEAK_KDF_ENV] = "1"
+    try:
+        store = LocalStore(
+            home, "default", state_dir=home / "state", interactive=True, ask_passphrase=lambda _: VECTOR_PASSPHRASE
+        )
+        store.create("passphrase")
+
+        def change(snapshot: Snapshot) -> None:
+            for name, (value, secret) in PASSPHRASE_ENTRIES.items():
+                snapshot.entries[name] = Entry(name, value, secret, created=FIXED_TIME, updated=FIXED_TIME)
+
+        store.modify(change)
+    finally:
+        if saved is None:
+            os.environ.pop(passphrase.WEAK_KDF_ENV, None)
+        else:
+            os.environ[passphrase.WEAK_KDF_ENV] = saved
+    return store
+
+
+def passphrase_vectors(work: Path, files: dict[str, bytes]) -> list[dict]:
+    """One good passphrase-level store, and its header with KDF parameters beyond the cap / below the floor, and
+    the good store with a wrong passphrase."""
+    from credstore.crypto import passphrase
+
+    real_urandom = os.urandom
+    try:
+        store = make_passphrase_store(work / "passphrase", b"credstore vector v1 passphrase")
+    finally:
+        os.urandom = real_urandom  # type: ignore[assignment]
+    data = store.path.read_bytes()
+    header, _, _ = envelope.parse(data)
+    memory_kib, iterations, lanes, salt = passphrase.decode_params(header.kek_params)
+    assert (memory_kib, iterations, lanes) == passphrase.FLOOR
+
+    def params(m: int, t: int, p: int) -> bytes:
+        return struct.pack(">BIII", passphrase.ALGORITHM_ARGON2ID, m, t, p) + salt
+
+    files["v1/passphrase-basic.store"] = data
+    files["v1/bad-passphrase-wrong.store"] = data  # the same bytes, listed with a wrong passphrase
+    files["v1/bad-passphrase-memory-over-cap.store"] = reencode(data, kek_params=params(4 * 1024 * 1024, 2, 1))
+    files["v1/bad-passphrase-iterations-over-cap.store"] = reencode(data, kek_params=params(19 * 1024, 1000, 1))
+    files["v1/bad-passphrase-below-floor.store"] = reencode(data, kek_params=params(8 * 1024, 1, 1))
+    base = {"key": None, "format_version": 1, "passphrase": VECTOR_PASSPHRASE}
+    return [
+        {
+            **base,
+            "file": "v1/passphrase-basic.store",
+            "expect": "ok",
+            "generation": 1,
+            "entries": {name: value for name, (value, _) in PASSPHRASE_ENTRIES.items()},
+            "description": "passphrase level (Argon2id m=19456 KiB t=2 p=1, the floor), two entries, generation 1",
+        },
+        {
+            **base,
+            "file": "v1/bad-passphrase-wrong.store",
+            "passphrase": VECTOR_PASSPHRASE + " (wrong)",
+            "expect": "AuthError",
+            "description": "the good passphrase store opened with a wrong passphrase",
+        },
+        {
+            **base,
+            "file": "v1/bad-passphrase-memory-over-cap.store",
+            "expect": "UnsupportedFormatError",
+            "description": "Argon2id memory 4 GiB, above the 1 GiB cap: refused before any work",
+        },
+        {
+            **base,
+            "file": "v1/bad-passphrase-iterations-over-cap.store",
+            "expect": "UnsupportedFormatError",
+            "description": "Argon2id t=1000, above the cap of 10: refused before any work",
+        },
+        {
+            **base,
+            "file": "v1/bad-passphrase-below-floor.store",
+            "expect": "CorruptStoreError",
+            "description": "Argon2id m=8 MiB t=1, below the floor credstore ever writes",
+        },
+    ]
+
+
 def header_end(data: bytes) -> int:
     """Offset of payload_len (the end of the header proper)."""
     pos = len(envelope.MAGIC) + 2
@@ -87,7 +181,7 @@ def header_end(data: bytes) -> int:
 def reencode(data: bytes, **changes: object) -> bytes:
     """The same file with header fields changed (the payload is left as it is, so it no longer authenticates)."""
     header, _, _ = envelope.parse(data)
-    head = dataclasses.replace(header, **changes).encode()
+    head = header._replace(**changes).encode()
     return head + data[header_end(data) :]
 
 
@@ -216,6 +310,7 @@ def build(work: Path) -> list[dict]:
             "this header with another store's payload",
         ),
     ]
+    vectors += passphrase_vectors(work, files)
     for name, content, key_name, expect, description in bad:
         path = f"v1/bad-{name}.store"
         files[path] = content

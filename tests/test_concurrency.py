@@ -17,7 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.adversarial_support import CLI_LEVELS, LEVELS, make_store, open_store, values
+from tests.adversarial_support import (
+    CLI_LEVELS,
+    CLI_PASSPHRASE,
+    LEVELS,
+    WEAK_KDF,
+    make_store,
+    open_store,
+    unlock_in_this_thread,
+    values,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 WORKERS = 16
@@ -118,14 +127,43 @@ def test_cli_updates_from_many_processes(level: str, tmp_path: Path) -> None:
     home = tmp_path / "store"
     env = env_for(home)
     cmd = [sys.executable, "-m", "credstore"]
-    subprocess.run([*cmd, "init", "--protection", level], env=env, check=True, capture_output=True, cwd=tmp_path)
-    subprocess.run([*cmd, "set", "--plain", "SEED", "seed"], env=env, check=True, capture_output=True, cwd=tmp_path)
+    # A passphrase store: the passphrase on stdin at init; every thread below unlocks it in a session keyring of its
+    # own (as separate logins would) before its commands run.
+    subprocess.run(
+        [*cmd, "init", "--protection", level],
+        input=(CLI_PASSPHRASE + "\n").encode(),
+        env={**env, **WEAK_KDF},
+        check=True,
+        capture_output=True,
+        cwd=tmp_path,
+    )
     failures: list[str] = []
     reader_errors: list[str] = []
     reads = [0]
     done = threading.Event()
 
+    def login() -> bool:
+        if level == "passphrase":
+            try:
+                unlock_in_this_thread(env, tmp_path)
+            except AssertionError as exc:
+                failures.append(f"unlock: {exc}")
+                return False
+        return True
+
+    def seed() -> None:
+        if login():
+            subprocess.run(
+                [*cmd, "set", "--plain", "SEED", "seed"], env=env, check=True, capture_output=True, cwd=tmp_path
+            )
+
+    seeding = threading.Thread(target=seed)
+    seeding.start()
+    seeding.join()
+
     def writer(i: int) -> None:
+        if not login():
+            return
         for j in range(UPDATES):
             result = subprocess.run(
                 [*cmd, "set", f"C{i}_{j}"], input=f"cli-{i}-{j}".encode(), env=env, capture_output=True, cwd=tmp_path
@@ -134,6 +172,8 @@ def test_cli_updates_from_many_processes(level: str, tmp_path: Path) -> None:
                 failures.append(result.stderr.decode())
 
     def reader(args: list[str]) -> None:
+        if not login():
+            return
         while not done.is_set():
             result = subprocess.run([*cmd, *args], env=env, capture_output=True, cwd=tmp_path)
             if result.returncode != 0 or result.stderr:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -230,3 +231,116 @@ def test_repr_of_value_carrying_objects(tmp_path: Path) -> None:
     for obj in objects:
         assert CANARY not in repr(obj), type(obj).__name__
         assert CANARY not in str(obj), type(obj).__name__
+
+
+# -- rotate, the audit log, the OpenBao token ---------------------------------------------------------------------
+
+
+def test_canary_never_on_a_command_line_during_rotate(cli, scanner, tmp_path: Path) -> None:
+    """`rotate` (with --verify, whose command gets the new value in its environment), a failed verify, rollback."""
+    new = CANARY + "-rotated"
+    assert cli("init", "--protection", "keyfile").returncode == 0
+    cli("set", "WANDB_API_KEY", input=CANARY, check=True)
+    verify = 'sleep 0.3; test -n "$WANDB_API_KEY" && echo leakprobe >/dev/null'
+    steps = [
+        (("rotate", "WANDB_API_KEY", "--verify", verify), new, 0),
+        (("rotate", "WANDB_API_KEY", "--verify", "sleep 0.3; false"), CANARY + "-refused", 1),
+        (("rotate", "WANDB_API_KEY", "--rollback"), "", 0),
+        (("rotate", "WANDB_API_KEY", "--grace", "1h"), new, 0),
+        (("get", "WANDB_API_KEY"), "", 0),
+    ]
+    for args, data, code in steps:
+        result = cli(*args, input=data)
+        assert result.returncode == code, (args, result.stderr)
+        assert CANARY not in result.stderr, f"secret in stderr of {args}"
+        if args[0] != "get":
+            assert CANARY not in result.stdout, f"secret in stdout of {args}"
+    assert result.stdout == new + "\n"
+    scanner.stop.set()
+    scanner.join(timeout=10)
+    assert len(scanner.credstore_pids) >= 4, "the /proc scanner saw too few credstore processes to mean anything"
+    assert not scanner.hits, scanner.hits[:5]
+    assert_no_plaintext_under(cli.home)
+
+
+def assert_not_in_log(path: Path, *secrets_: str) -> int:
+    data = path.read_bytes()
+    for secret in secrets_:
+        for form in [*encodings(secret), hashlib.sha256(secret.encode()).hexdigest().encode()]:
+            assert form not in data, f"the secret (or a form of it) is in {path}"
+    return len(data.splitlines())
+
+
+def test_canary_never_in_the_audit_logs(cli, tmp_path: Path) -> None:
+    """Every event that handles a value (personal and service), then the personal and shared logs byte by byte."""
+    import grp
+
+    rotated, service_key = CANARY + "-rotated", CANARY + "-service"
+    cli.env["CREDSTORE_SHARED_DIR"] = str(tmp_path / "shared")
+    group = grp.getgrgid(os.getegid()).gr_name
+    steps = [
+        (("init", "--protection", "keyfile"), ""),
+        (("set", "WANDB_API_KEY"), CANARY),
+        (("set", "MY_SERVICE_TOKEN"), CANARY + "-2"),
+        (("get", "WANDB_API_KEY"), ""),
+        (("env",), ""),
+        (("exec", "--", "true"), ""),
+        (("rotate", "WANDB_API_KEY", "--verify", 'test -n "$WANDB_API_KEY"'), rotated),
+        (("rotate", "WANDB_API_KEY", "--rollback"), ""),
+        (("rotate", "WANDB_API_KEY"), rotated),
+        (("rm", "MY_SERVICE_TOKEN"), ""),
+        (("service", "add", "team", "--group", group), ""),
+        (("service", "set", "team", "WANDB_API_KEY"), service_key),
+        (("rotate", "WANDB_API_KEY", "--service", "team"), service_key + "-2"),
+        (("env", "--service", "team"), ""),
+        (("exec", "--service", "team", "--", "true"), ""),
+        (("audit",), ""),
+        (("audit", "--json"), ""),
+        (("audit", "--shared"), ""),
+    ]
+    for args, data in steps:
+        result = cli(*args, input=data)
+        assert result.returncode == 0, (args, result.stderr)
+        if args[0] == "audit":
+            assert CANARY not in result.stdout + result.stderr, args
+    personal = cli.store_dir / "audit.log"
+    shared = tmp_path / "shared" / "audit.log"
+    everything = (CANARY, CANARY + "-2", rotated, service_key, service_key + "-2")
+    lines = assert_not_in_log(personal, *everything) + assert_not_in_log(shared, *everything)
+    assert lines >= 15, "the audit logs recorded too few events to mean anything"
+    events = {json.loads(line)["event"] for line in personal.read_text().splitlines()}
+    assert {"set", "rotate", "rollback", "get", "env", "exec", "rm"} <= events, events
+
+
+def test_openbao_token_never_on_a_command_line(tmp_path: Path, scanner) -> None:
+    """The token goes to `init --backend vault` and `vault login` on stdin; no process's cmdline (or credstore's own
+    environment) may show it while those and the commands that use it run. Output and disk: test_vault_cli.py."""
+    pytest.importorskip("hvac", reason="hvac not installed (pip install 'credstore[vault]')")
+    from tests.conftest import CLI
+    from tests.fixtures_services import start_openbao
+
+    server = start_openbao(tmp_path / "bao")
+    try:
+        token = server.request("POST", "auth/token/create", {"policies": ["root"], "ttl": "1h"})["auth"]["client_token"]
+        scanner.needle = token.encode()
+        home = tmp_path / "home"
+        home.mkdir(mode=0o700)
+        cli = CLI(home)
+        init = ("init", "--backend", "vault", "--url", server.url, "--user", "leaks", "--protection", "keyfile")
+        for args, data in (
+            (init, token),
+            (("vault", "login"), token),
+            (("set", "WANDB_API_KEY"), CANARY),
+            (("env",), ""),
+            (("exec", "--", "sh", "-c", "sleep 0.3; echo leakprobe"), ""),
+            (("vault", "status", "--json"), ""),
+        ):
+            result = cli(*args, input=data)
+            assert result.returncode == 0, (args, result.stderr)
+            assert token not in result.stdout + result.stderr, args
+        scanner.stop.set()
+        scanner.join(timeout=10)
+        assert len(scanner.credstore_pids) >= 4, "the /proc scanner saw too few credstore processes"
+        assert not scanner.hits, scanner.hits[:5]
+    finally:
+        server.stop()

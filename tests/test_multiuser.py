@@ -79,8 +79,80 @@ def test_other_user_cannot_read_the_files_directly(two_users, unix_users) -> Non
         assert SECRET not in done.stdout
 
 
-def test_unlock_of_another_users_store() -> None:
-    pytest.skip("built in branch protection (`credstore unlock`): add bob running unlock against alice's store here")
+PASSPHRASE = "alice's passphrase " + uuid.uuid4().hex[:8]
+WEAK = {"CREDSTORE_TEST_WEAK_KDF": "1"}
+
+
+def in_login(unix_users, user_python, user, *args: str, input: str = "", env: dict[str, str] | None = None) -> Result:
+    """`credstore ARGS` as ``user`` inside a fresh session keyring of its own (`keyctl session -`), as a login has,
+    so nothing lands in the test runner's keyrings. keyctl's "Joined session keyring" line is taken off stderr."""
+    keyctl = shutil.which("keyctl")
+    if keyctl is None:
+        pytest.skip("keyctl (package keyutils) is not installed; it gives each run a login-like session keyring")
+    done = unix_users.run_as(
+        user,
+        [keyctl, "session", "-", *user_python.argv("-m", "credstore", *args)],
+        env={**user_python.env, **(env or {})},
+        input=input,
+    )
+    result = Result(done)
+    result.stderr = "".join(
+        line for line in done.stderr.splitlines(keepends=True) if not line.startswith("Joined session keyring:")
+    )
+    return result
+
+
+def test_unlock_of_another_users_store(two_users, unix_users, user_python) -> None:
+    """Bob, even knowing Alice's passphrase, cannot unlock (or lock, re-key, re-protect) her passphrase profile."""
+    alice, bob, run, store = two_users
+    alice.home.chmod(0o755)
+    made = in_login(
+        unix_users,
+        user_python,
+        alice,
+        "--profile",
+        "pp",
+        "init",
+        "--protection",
+        "passphrase",
+        input=PASSPHRASE + "\n",
+        env=WEAK,
+    )
+    assert made.returncode == 0, made.stderr
+    mine = in_login(unix_users, user_python, alice, "--profile", "pp", "unlock", input=PASSPHRASE + "\n")
+    assert mine.returncode == 0, mine.stderr  # the positive control: the owner can
+    path = store / "profiles" / "pp.store"
+    before = path.read_bytes()
+    theirs = {"CREDSTORE_HOME": str(store), **WEAK}
+    for args, data in (
+        (("unlock",), PASSPHRASE + "\n"),
+        (("unlock", "--ttl", "1h"), PASSPHRASE + "\n"),
+        (("lock",), ""),
+        (("passwd",), f"{PASSPHRASE}\nbob's new one\n"),
+        (("protect", "keyfile"), PASSPHRASE + "\n"),
+    ):
+        result = in_login(unix_users, user_python, bob, "--profile", "pp", *args, input=data, env=theirs)
+        assert_one_line_error(result, EXIT_PERMISSION)
+        assert PASSPHRASE not in result.stdout + result.stderr
+        assert result.stdout == "", args
+    assert path.read_bytes() == before
+    # Nothing was cached for bob either: his own session shows no credstore key after the attempt.
+    probe = unix_users.run_as(
+        bob,
+        [
+            shutil.which("keyctl") or "keyctl",
+            "session",
+            "-",
+            "sh",
+            "-c",
+            '"$0" -m credstore --profile pp unlock; grep -c " credstore:" /proc/keys; true',
+            str(user_python.python),
+        ],
+        env={**user_python.env, **theirs},
+        input=PASSPHRASE + "\n",
+    )
+    assert probe.stdout.strip() == "0", (probe.stdout, probe.stderr)
+    assert "Traceback" not in probe.stderr
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from credstore.errors import EXIT_PERMISSION
-from tests.adversarial_support import CLI_LEVELS, assert_one_line_error
+from tests.adversarial_support import CLI_LEVELS, assert_one_line_error, cli_at_level
 from tests.conftest import credstore_argv
 
 KEY = "k" * 40
@@ -58,23 +58,30 @@ def works(cli) -> bool:
 
 @pytest.mark.parametrize("level", CLI_LEVELS)
 def test_umask_000_still_gives_private_modes(cli, level: str) -> None:
-    def run(*args: str, data: bytes = b"") -> None:
-        subprocess.run(
-            [*credstore_argv(), *args],
-            input=data,
-            env=cli.env,
-            cwd=cli.home,
-            check=True,
-            capture_output=True,
-            preexec_fn=lambda: os.umask(0),
-        )
+    def umask_0() -> None:
+        os.umask(0)
 
-    run("init", "--protection", level)
-    run("set", "WANDB_API_KEY", data=KEY.encode())
-    run("set", "WANDB_API_KEY", data=(KEY + "2").encode())
+    with cli_at_level(cli, level, init=False) as login:
+
+        def run(*args: str, data: bytes = b"") -> None:
+            login.call(
+                subprocess.run,
+                [*credstore_argv(), *args],
+                input=data,
+                env=cli.env,
+                cwd=cli.home,
+                check=True,
+                capture_output=True,
+                preexec_fn=umask_0,
+            )
+
+        login.init(preexec_fn=umask_0)  # for a passphrase: init, then unlock, both under umask 000
+        run("set", "WANDB_API_KEY", data=KEY.encode())
+        run("set", "WANDB_API_KEY", data=(KEY + "2").encode())
     dirs = [p for p in cli.store_dir.rglob("*") if p.is_dir()] + [cli.store_dir]
     files = [p for p in cli.store_dir.rglob("*") if p.is_file()]
-    assert {p.name for p in files} >= {"default.store", "default.key", "default.lock"}
+    expected = {"default.store", "default.lock"} | ({"default.key"} if level == "keyfile" else set())
+    assert {p.name for p in files} >= expected
     assert len(dirs) >= 4  # home, profiles, state, state/generations
     assert {str(p): oct(mode(p)) for p in dirs if mode(p) != 0o700} == {}
     assert {str(p): oct(mode(p)) for p in files if mode(p) != 0o600} == {}
