@@ -580,3 +580,25 @@ def test_blocked_by_seccomp(env: dict[str, str], name: str, err: str) -> None:
     for op in ("store", "load", "ensure"):
         assert r[op][0] == "KeyringUnavailable", op
         assert "keyctl blocked" in r[op][1]
+
+
+@needs_other_user
+def test_session_keyring_inherited_from_another_user_is_not_used(env: dict[str, str], name: str) -> None:
+    # The reverse of the test above: a process of uid 65534 that kept *our* session keyring (a uid change without
+    # pam_keyinit) must not cache its key there, or every process of ours would possess, and so could read, it.
+    r = run(
+        env,
+        """
+        code = ("import errno\\n"
+                "state = kk.session_keyring_state()\\n"
+                "try:\\n"
+                "    kk.store(os.environ['NAME'], b'k' * 32, 60); stored = True\\n"
+                "except kk.NoSessionKeyring:\\n"
+                "    stored = False\\n"
+                "out(uid=os.getuid(), state=state, stored=stored)")
+        c = child(code, user=65534)
+        out(c=c, ours=kk.load(NAME))
+        """,
+        name=name,
+    )
+    assert r == {"c": {"uid": 65534, "state": "user-session", "stored": False}, "ours": None}

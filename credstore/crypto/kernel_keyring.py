@@ -277,7 +277,22 @@ def session_keyring_state() -> str:
         user_session = _keyring_id(KEY_SPEC_USER_SESSION_KEYRING)
     except (KeyringUnavailable, OSError):
         return "unavailable"
-    return "user-session" if session == user_session else "session"
+    if session == user_session or not _owned_by_us(session):
+        return "user-session"
+    return "session"
+
+
+def _owned_by_us(keyring_id: int) -> bool:
+    """Whether a session keyring belongs to this uid.
+
+    After a uid change without pam_keyinit (``runuser``, ``sudo -u`` on some PAM stacks) a process keeps the session
+    keyring of the user it came from. That keyring is not this person's login: every process of the other user
+    possesses it, and so could read a possessor-only key cached there. Such a keyring counts as no session keyring.
+    """
+    try:
+        return _describe(keyring_id)[1] == os.geteuid()
+    except (OSError, ValueError):
+        return False
 
 
 def ensure_session_keyring() -> None:
@@ -334,10 +349,10 @@ def _session_id() -> int:
         user_session = _keyring_id(KEY_SPEC_USER_SESSION_KEYRING)
     except OSError as exc:
         raise _unavailable(exc, "looking up the session keyring") from None
-    if session == user_session:
+    if session == user_session or not _owned_by_us(session):
         raise NoSessionKeyring(
-            "no session keyring for this login (only the shared user-session keyring); "
-            "call ensure_session_keyring() first"
+            "no session keyring for this login (only the shared user-session keyring, or one inherited from "
+            "another user); call ensure_session_keyring() first"
         )
     return session
 
