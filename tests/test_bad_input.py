@@ -146,16 +146,13 @@ def test_malformed_durations(populated, argv: tuple[str, ...], stdin: str) -> No
         assert cli(*argv, good).returncode == 0
 
 
-EMPTY_ACCEPTED = "an empty DURATION is taken as 'option not given' (`grace or DEFAULT_GRACE`, `if since`)"
-
-
 @pytest.mark.parametrize(
     ("argv", "stdin"),
     [
-        pytest.param(*DURATION_COMMANDS[0], id="grace", marks=pytest.mark.xfail(strict=True, reason=EMPTY_ACCEPTED)),
+        pytest.param(*DURATION_COMMANDS[0], id="grace"),
         pytest.param(*DURATION_COMMANDS[1], id="max-age"),
         pytest.param(*DURATION_COMMANDS[2], id="ttl"),
-        pytest.param(*DURATION_COMMANDS[3], id="since", marks=pytest.mark.xfail(strict=True, reason=EMPTY_ACCEPTED)),
+        pytest.param(*DURATION_COMMANDS[3], id="since"),
     ],
 )
 def test_empty_duration(populated, argv: tuple[str, ...], stdin: str) -> None:

@@ -483,6 +483,9 @@ def test_init_checks(openbao: OpenBao, tmp_path: Path) -> None:
     cli = host(tmp_path, "h")
     assert cli("init", "--backend", "vault", input="t").returncode == 2  # no --url
     assert cli("init", "--backend", "vault", "--url", "ftp://x", input="t").returncode == 2
+    # Plain http only to loopback: elsewhere the token and values would cross the network unencrypted.
+    plain = cli("init", "--backend", "vault", "--url", "http://bao.example.org:8200", input="t")
+    assert plain.returncode == 2 and "https://" in plain.stderr and len(plain.stderr.splitlines()) == 1
     missing = cli("init", "--backend", "vault", "--url", openbao.url, "--ca-cert", "/nonexistent.pem", input="t")
     assert missing.returncode == 3
     assert cli("init", "--url", openbao.url).returncode == 2  # vault options without --backend vault

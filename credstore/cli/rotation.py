@@ -92,7 +92,7 @@ def rotate(
     check_name(name)
     if rollback and grace is not None:
         raise UsageError("--grace does not apply to --rollback")
-    grace_seconds = parse_duration(grace or DEFAULT_GRACE, option="--grace")
+    grace_seconds = parse_duration(DEFAULT_GRACE if grace is None else grace, option="--grace")
     backend, where = _target(ctx, service)
     before = backend.read()
     current = before.entries.get(name)
@@ -245,7 +245,7 @@ def check(ctx: click.Context, max_age: str) -> None:
 @click.option("--shared", is_flag=True, help="Show the shared directory's log (service account changes).")
 def audit_(since: str | None, as_json: bool, shared: bool) -> None:
     """Show the audit log: what was read or changed, when, by whom (never a value)."""
-    cutoff = time.time() - parse_duration(since, option="--since") if since else None
+    cutoff = None if since is None else time.time() - parse_duration(since, option="--since")
     path = audit.shared_log() if shared else audit.personal_log()
     events = [e for e in audit.read_lines(path) if cutoff is None or float(e.get("ts", 0) or 0) >= cutoff]  # type: ignore[arg-type]
     if as_json:

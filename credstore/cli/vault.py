@@ -66,6 +66,19 @@ def _set_local(local: LocalStore, values: dict[str, str | None]) -> None:
     local.modify(change)
 
 
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def init_vault(
     ctx: click.Context,
     *,
@@ -89,6 +102,11 @@ def init_vault(
         raise UsageError("--backend vault needs --url https://openbao.example.org:8200")
     if not url.startswith(("http://", "https://")):
         raise UsageError(f"--url must start with https:// (or http:// for loopback): {_display_url(url)}")
+    if url.startswith("http://") and not _is_loopback(url):
+        raise UsageError(
+            f"--url {_display_url(url)}: plain http would send the token and every value unencrypted; "
+            "use https:// (http:// is accepted for loopback addresses only)"
+        )
     if timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds")
     if ca_cert:
