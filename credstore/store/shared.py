@@ -36,6 +36,7 @@ from credstore.crypto import envelope
 from credstore.errors import CorruptStoreError, NotFoundError, PermissionProblem, RollbackError, UsageError
 from credstore.store import fsutil
 from credstore.store.base import Backend, Entry, Snapshot
+from credstore.store.generations import GenerationWatch
 from credstore.store.local import check_profile_name, decode_payload, encode_payload
 
 T = TypeVar("T")
@@ -323,28 +324,15 @@ class ServiceStore(Backend):
 
     # -- rollback detection (per reader, in the reader's own state directory) ----------------------------------
 
-    def _seen_path(self, store_id: bytes) -> Path | None:
-        return None if self.state_dir is None else self.state_dir / "generations" / store_id.hex()
-
     def _check_generation(self, header: envelope.Header) -> None:
-        seen_path = self._seen_path(header.store_id)
-        if seen_path is None:
-            return
-        try:
-            seen = int(seen_path.read_text())
-        except (OSError, ValueError):
-            seen = -1
-        if header.generation < seen:
-            raise RollbackError(
-                f"service account '{self.name}' is at generation {header.generation} but generation {seen} was seen "
-                "before: an older copy was restored; tell the admin"
-            )
-        if header.generation > seen:
-            try:
-                fsutil.ensure_private_dir(seen_path.parent)
-                fsutil.atomic_replace(seen_path, str(header.generation).encode())
-            except Exception:  # noqa: S110 - advisory marker; never fail a read over it
-                pass
+        watch = GenerationWatch(self.state_dir, header.store_id, unreadable_is_unseen=True)
+        watch.check(header.generation, self._rollback_error)
+
+    def _rollback_error(self, generation: int, seen: int) -> RollbackError:
+        return RollbackError(
+            f"service account '{self.name}' is at generation {generation} but generation {seen} was seen "
+            "before: an older copy was restored; tell the admin"
+        )
 
     # -- writing (admin only) --------------------------------------------------------------------------------
 
