@@ -231,31 +231,10 @@ def remove_netrc_machines(text: str, machines: set[str]) -> str:
 
 
 def rewrite_keeping_mode(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, keeping its mode and owner."""
+    """Replace ``path`` atomically with ``data``, keeping its mode (and, when run as root, its owner)."""
     st = os.stat(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise fsutil.io_error("create", tmp, exc) from None
-    try:
-        if os.geteuid() == 0:
-            os.fchown(fd, st.st_uid, st.st_gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise fsutil.io_error("write", tmp, exc) from None
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise fsutil.io_error("replace", path, exc) from None
+    owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 else None
+    fsutil.atomic_replace(path, data, mode=stat.S_IMODE(st.st_mode), owner=owner)
 
 
 @click.group("import")

@@ -7,7 +7,7 @@ import fcntl
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -144,27 +144,61 @@ def read_private(path: Path, *, secret_file: bool = False) -> bytes:
 
 def write_new_private(path: Path, data: bytes) -> None:
     """Create ``path`` exclusively with mode 0600 (fails if it exists), write and fsync it."""
+    _write_new(path, data, 0o600, None, None)
+
+
+def _write_new(
+    path: Path, data: bytes, mode: int, owner: tuple[int, int] | None, chown_denied: Callable[[], str] | None
+) -> None:
+    """Create ``path`` exclusively (never through a link) as 0600, give it ``owner`` and ``mode``, write, fsync.
+
+    On any failure (an interrupt too) the half-written file is removed.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
     except OSError as exc:
         raise io_error("create", path, exc) from None
     try:
+        if owner is not None:
+            try:
+                os.fchown(fd, *owner)
+            except PermissionError:
+                if chown_denied is None:
+                    raise
+                raise PermissionProblem(chown_denied()) from None
+        os.fchmod(fd, mode)
         _write_all(fd, data, path)
         os.fsync(fd)
-    except OSError as exc:
+    except BaseException as exc:
         os.close(fd)
         _unlink_quietly(path)
-        raise io_error("write", path, exc) from None
+        if isinstance(exc, OSError):
+            raise io_error("write", path, exc) from None
+        raise
     os.close(fd)
 
 
-def atomic_replace(path: Path, data: bytes) -> None:
+def temp_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<pid>.<8 hex digits>.tmp``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+def atomic_replace(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    owner: tuple[int, int] | None = None,
+    chown_denied: Callable[[], str] | None = None,
+) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory.
 
-    A reader sees the old file or the new one, never a mix; a crash at any point leaves one of the two.
+    A reader sees the old file or the new one, never a mix; a crash at any point leaves one of the two. The new file
+    gets ``mode`` and ``owner`` (uid, gid; -1 keeps one) before it holds any data; if the kernel refuses the owner
+    and ``chown_denied`` is given, the message it returns is raised as a PermissionProblem.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    write_new_private(tmp, data)
+    tmp = temp_path(path)
+    _write_new(tmp, data, mode, owner, chown_denied)
     try:
         os.replace(tmp, path)
     except OSError as exc:

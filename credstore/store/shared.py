@@ -344,37 +344,16 @@ class ServiceStore(Backend):
             )
 
     def _write_group_file(self, path: Path, data: bytes, gid: int) -> None:
-        """Write ``data`` to a new file beside ``path`` (0640, group ``gid``), fsync, rename over ``path``."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
-        except OSError as exc:
-            raise fsutil.io_error("create", tmp, exc) from None
-        try:
-            try:
-                os.fchown(fd, -1, gid)
-            except PermissionError:
-                raise PermissionProblem(
-                    f"cannot give {path} to group '{group_name(gid)}': you must be root or a member of that group"
-                ) from None
-            os.fchmod(fd, 0o640)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException as exc:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise fsutil.io_error("write", tmp, exc) from None
-            raise
-        os.close(fd)
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise fsutil.io_error("replace", path, exc) from None
-        fsutil.fsync_dir(path.parent)
+        """Replace ``path`` atomically with ``data`` in a file of mode 0640, group ``gid``."""
+        fsutil.atomic_replace(
+            path,
+            data,
+            mode=0o640,
+            owner=(-1, gid),
+            chown_denied=lambda: (
+                f"cannot give {path} to group '{group_name(gid)}': you must be root or a member of that group"
+            ),
+        )
 
     def create(self, group: str) -> None:
         """Make the service directory and an empty store readable by ``group``. Fails if it exists."""
