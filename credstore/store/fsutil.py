@@ -108,14 +108,7 @@ def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_resul
 
 def check_file(path: Path, *, secret_file: bool) -> None:
     """The checks of ``check_private_fd`` on a file that is not read now (for ``credstore doctor``)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path} does not exist") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise PermissionProblem(f"{path} is a symlink; fix it by replacing it with the file it points to") from None
-        raise io_error("open", path, exc) from None
+    fd = _open_existing(path, os.O_NONBLOCK, "open", "fix it by replacing it with the file it points to")
     try:
         check_private_fd(fd, path, secret_file=secret_file)
     finally:
@@ -124,22 +117,32 @@ def check_file(path: Path, *, secret_file: bool) -> None:
 
 def read_private(path: Path, *, secret_file: bool = False) -> bytes:
     """Read a whole file that must be ours and private. Symlinks are refused."""
+    fd = _open_existing(path, 0, "read", _NO_LINKS)
     try:
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
+        check_private_fd(fd, path, secret_file=secret_file)
+        return read_all(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_existing(path: Path, flags: int, action: str, if_link: str) -> int:
+    """Open ``path`` read-only without following a link: a missing file is NotFoundError, a link PermissionProblem."""
+    try:
+        return os.open(path, os.O_RDONLY | _OPEN_FLAGS | flags)
     except FileNotFoundError:
         raise NotFoundError(f"{path} does not exist") from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise PermissionProblem(f"{path} is a symlink; {_NO_LINKS}") from None
-        raise io_error("read", path, exc) from None
-    try:
-        check_private_fd(fd, path, secret_file=secret_file)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
+            raise PermissionProblem(f"{path} is a symlink; {if_link}") from None
+        raise io_error(action, path, exc) from None
+
+
+def read_all(fd: int) -> bytes:
+    """Everything left to read from ``fd``."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def write_new_private(path: Path, data: bytes) -> None:

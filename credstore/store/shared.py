@@ -289,10 +289,7 @@ class ServiceStore(Backend):
                     f"{path} belongs to group '{group_name(st.st_gid)}', not to the service's group "
                     f"'{group_name(dir_st.st_gid)}'"
                 )
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return fsutil.read_all(fd)
         finally:
             os.close(fd)
 
