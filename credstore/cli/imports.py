@@ -22,7 +22,7 @@ from credstore.cli import terminal
 from credstore.cli.common import open_store
 from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.store import fsutil
-from credstore.store.base import Entry, Snapshot
+from credstore.store.base import Snapshot
 from credstore.store.shared import drop_expired_previous
 
 WANDB_DEFAULT_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")  # wandb >= 0.31 reads the first, falls back
@@ -42,7 +42,7 @@ def store_values(
     for name, value in values.items():
         check_value(name, value)
         terminal.check_length(name, value)
-    from credstore.cli.entries import ensure_store
+    from credstore.cli.entries import ensure_store, set_value
 
     store = open_store(ctx)
     ensure_store(store)
@@ -59,13 +59,7 @@ def store_values(
             if old is not None and not overwrite:
                 conflicts.append(name)
                 continue
-            secret = catalog.is_secret(name) if old is None else old.secret
-            if old is None:
-                snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
-            else:
-                snapshot.entries[name] = Entry(
-                    name, value, secret, old.created, now, old.rotations, old.previous, old.previous_expires
-                )
+            set_value(snapshot, name, value, catalog.is_secret(name) if old is None else old.secret, now)
             imported.append(name)
         return imported, same, conflicts
 
