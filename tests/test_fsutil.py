@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -112,3 +114,38 @@ def test_write_new_private_refuses_an_existing_file(tmp_path: Path) -> None:
         fsutil.write_new_private(target, b"two")
     assert target.read_bytes() == b"one"
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen(["true"])  # noqa: S607
+    child.wait()
+    return child.pid
+
+
+def test_remove_stale_temps_takes_only_dead_or_old_temps_of_that_file(tmp_path: Path) -> None:
+    target = tmp_path / "default.store"
+    target.write_bytes(b"store")
+    dead, live = _dead_pid(), os.getpid()
+    names = {
+        "dead": f".default.store.{dead}.0a1b2c3d.tmp",
+        "live": f".default.store.{live}.0a1b2c3d.tmp",
+        "live-but-old": f".default.store.{live}.deadbeef.tmp",
+        "other-profile": f".other.store.{dead}.0a1b2c3d.tmp",
+        "longer-profile": f".default.store.1.store.{dead}.0a1b2c3d.tmp",
+        "not-hex": f".default.store.{dead}.0a1b2c3g.tmp",
+        "no-dot": f"default.store.{dead}.0a1b2c3d.tmp",
+        "suffix": f".default.store.{dead}.0a1b2c3d.tmp.bak",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"ciphertext")
+    old = time.time() - fsutil.STALE_TEMP_AGE - 60
+    os.utime(tmp_path / names["live-but-old"], (old, old))
+    removed = fsutil.remove_stale_temps(target)
+    assert sorted(removed) == sorted([names["dead"], names["live-but-old"]])
+    left = set(_entries(tmp_path))
+    assert left == {"default.store"} | {n for k, n in names.items() if k not in ("dead", "live-but-old")}
+    assert target.read_bytes() == b"store"
+
+
+def test_remove_stale_temps_never_fails(tmp_path: Path) -> None:
+    assert fsutil.remove_stale_temps(tmp_path / "missing-dir" / "x.store") == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -184,6 +185,42 @@ def _write_new(
 def temp_path(path: Path) -> Path:
     """A fresh temporary name beside ``path``: ``.<name>.<pid>.<8 hex digits>.tmp``."""
     return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+STALE_TEMP_AGE = 600.0
+
+
+def remove_stale_temps(path: Path, *, max_age: float = STALE_TEMP_AGE) -> list[str]:
+    """Remove temporary files ``atomic_replace`` left beside ``path`` when its writer died (a crash mid-save).
+
+    Only names of exactly ``temp_path(path)``'s form are touched, and only when the process that made one is gone
+    or the file is older than ``max_age`` seconds. Call it under the lock that serialises writers of ``path``.
+    Never fails: what cannot be inspected or removed stays. Returns the names removed.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.([1-9][0-9]{{0,9}})\.[0-9a-f]{{8}}\.tmp\Z")
+    removed = []
+    now = time.time()
+    with suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            match = pattern.match(entry.name)
+            if match is None:
+                continue
+            with suppress(OSError):
+                old = now - entry.stat(follow_symlinks=False).st_mtime > max_age
+                if old or not _alive(int(match.group(1))):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def atomic_replace(

@@ -223,7 +223,7 @@ class LocalStore(Backend):
             header, dek = envelope.new_header(kek, level.kind, params)
             snapshot = Snapshot(settings={"fingerprint_key": os.urandom(32).hex()})
             data = envelope.seal(header, dek, encode_payload(snapshot))
-            fsutil.atomic_replace(self.path, data)
+            self._save(data)
             self._dek = dek
             if self.dek_cache is not None and level.kind != "keyfile":
                 self.dek_cache.put(header.store_id, dek)
@@ -241,8 +241,14 @@ class LocalStore(Backend):
             self._write(header._replace(generation=header.generation + 1), dek, snapshot)
             return result
 
+    def _save(self, data: bytes) -> None:
+        """Replace the store file (the caller holds the write lock), then remove temporary files that crashed
+        writers left behind."""
+        fsutil.atomic_replace(self.path, data)
+        fsutil.remove_stale_temps(self.path)
+
     def _write(self, header: envelope.Header, dek: bytes, snapshot: Snapshot) -> None:
-        fsutil.atomic_replace(self.path, envelope.seal(header, dek, encode_payload(snapshot)))
+        self._save(envelope.seal(header, dek, encode_payload(snapshot)))
         self._watch(header.store_id).remember(header.generation)
 
     def change_protection(self, kind: str) -> tuple[str, str]:
@@ -261,7 +267,7 @@ class LocalStore(Backend):
             new_header = envelope.rewrap(header, kek, new_level.kind, params, dek)
             new_header = new_header._replace(generation=header.generation + 1)
             plaintext = envelope.open_payload(header, ad, ciphertext, dek)
-            fsutil.atomic_replace(self.path, envelope.seal(new_header, dek, plaintext))
+            self._save(envelope.seal(new_header, dek, plaintext))
             self._watch(header.store_id).remember(new_header.generation)
             if old_level.kind != new_level.kind:
                 old_level.discard(header.kek_params, self.kek_context)

@@ -397,6 +397,7 @@ class ServiceStore(Backend):
                 del snapshot.entries[name]
             new_header = header._replace(generation=header.generation + 1)
             self._write_group_file(self.path, envelope.seal(new_header, dek, encode_payload(snapshot)), dir_st.st_gid)
+            fsutil.remove_stale_temps(self.path)
             self._check_generation(new_header)
             return result
 
