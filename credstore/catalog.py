@@ -152,11 +152,20 @@ def check_name(name: str) -> str:
 
 
 def check_value(name: str, value: str) -> None:
-    """Refuse values no environment can carry."""
+    """Refuse values no environment can carry: NUL bytes, empty values, text UTF-8 cannot encode."""
     if "\0" in value:
         raise UsageError(f"the value for {name} contains a NUL byte, which no environment variable can hold")
     if value == "":
         raise UsageError(f"the value for {name} is empty; to remove it run: credstore rm {name}")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            # A lone surrogate (from the Python API, or argv bytes Python could not decode): not UTF-8 text.
+            raise UsageError(
+                f"the value for {name} is not valid Unicode text (it holds a lone surrogate), so it cannot be encoded "
+                "as UTF-8"
+            ) from None
 
 
 def is_secret(name: str) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from credstore.errors import CredstoreError
+from credstore.errors import CredstoreError, UsageError
 from credstore.store.base import Backend, Snapshot
 from credstore.store.local import LocalStore, check_profile_name
 
@@ -46,12 +46,20 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 
 def profile_name(explicit: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
-    """``--profile``, else ``CREDSTORE_PROFILE``, else ``default``.
+    """``--profile`` (``explicit``), else ``CREDSTORE_PROFILE``, else ``default``.
+
+    Only ``None`` means "not given": an explicitly empty profile (``--profile ""``, ``profile=""``) is a usage error,
+    never a silent fall back to another profile. An empty ``CREDSTORE_PROFILE`` counts as unset, since
+    ``CREDSTORE_PROFILE=`` (or ``export CREDSTORE_PROFILE=``) is how a shell clears a variable for one command.
 
     Seam: choosing a person's profile automatically on a shared account (e.g. from the SSH key they logged in
     with) belongs here.
     """
-    return check_profile_name(explicit or environ.get("CREDSTORE_PROFILE") or DEFAULT_PROFILE)
+    if explicit is None:
+        return check_profile_name(environ.get("CREDSTORE_PROFILE") or DEFAULT_PROFILE)
+    if explicit == "":
+        raise UsageError("--profile is empty: name a profile, or leave the option out for $CREDSTORE_PROFILE / default")
+    return check_profile_name(explicit)
 
 
 def open_profile(

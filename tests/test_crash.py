@@ -168,6 +168,8 @@ def test_sigkill_at_every_write_fsync_and_rename(scenario: str, tmp_path: Path) 
             retry = run_driver(home, 0, "never", args, stdin)
             assert retry.returncode == 0, (target, when, retry.stderr.decode()[-2000:])
             assert fresh_values(home) == allowed[-1]
+            # That successful write (under the lock) removed the store's temporary files the crash left behind.
+            assert list((home / "profiles").glob(".default.store.*.tmp")) == [], (target, when)
             shutil.rmtree(work)
     # The points cover both outcomes: a crash early keeps the old content, a crash after the rename the new one.
     assert len(seen_outcomes) >= 2, seen_outcomes

@@ -7,7 +7,7 @@ import time
 
 import click
 
-from credstore import config
+from credstore import catalog, config
 from credstore.cli import terminal
 from credstore.cli.actions import ask_passphrase
 from credstore.store.base import Backend
@@ -33,6 +33,16 @@ def open_local(ctx: click.Context, *, interactive: bool | None = None) -> LocalS
     if interactive is None:
         interactive = terminal.has_terminal()
     return config.open_profile(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
+
+
+def accept_value(name: str, value: str) -> None:
+    """Check a value about to be stored: refuse what no environment can carry (NUL, empty, over 128 KiB); warn when
+    it does not look like what ``name`` usually holds (the value itself is never shown)."""
+    catalog.check_value(name, value)
+    terminal.check_length(name, value)
+    warning = catalog.format_warning(name, value)
+    if warning:
+        terminal.warn(warning)
 
 
 def age(seconds_since_epoch: float, now: float | None = None) -> str:

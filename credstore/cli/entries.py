@@ -8,11 +8,11 @@ import time
 import click
 
 from credstore import audit, catalog
-from credstore.catalog import SERVICES, check_name, check_value
+from credstore.catalog import SERVICES, check_name
 from credstore.cli import terminal
-from credstore.cli.common import age, open_local, open_store
+from credstore.cli.common import accept_value, age, open_local, open_store
 from credstore.errors import AuthError, NotFoundError, UsageError
-from credstore.store.base import Entry, Snapshot
+from credstore.store.base import Backend, Entry, Snapshot
 from credstore.store.local import LocalStore
 
 
@@ -27,20 +27,25 @@ def ensure_store(store: LocalStore, protection: str | None = None) -> bool:
     return True
 
 
-def put_entry(store: LocalStore, name: str, value: str, secret: bool) -> None:
+def set_value(snapshot: Snapshot, name: str, value: str, secret: bool, now: float) -> None:
+    """Put ``value`` under ``name``: a new entry, or the old one with the new value (its creation time, rotation
+    history and previous value kept)."""
+    old = snapshot.entries.get(name)
+    if old is None:
+        snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
+    else:
+        snapshot.entries[name] = old._replace(value=value, secret=secret, updated=now)
+
+
+def put_entry(store: Backend, name: str, value: str, secret: bool) -> None:
+    """Store one value in one write (previous values whose grace period is over are forgotten on the way)."""
     now = time.time()
 
     def change(snapshot: Snapshot) -> None:
         from credstore.store.shared import drop_expired_previous
 
         drop_expired_previous(snapshot, now)
-        old = snapshot.entries.get(name)
-        if old is None:
-            snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
-        else:
-            snapshot.entries[name] = Entry(
-                name, value, secret, old.created, now, old.rotations, old.previous, old.previous_expires
-            )
+        set_value(snapshot, name, value, secret, now)
 
     store.modify(change)
 
@@ -136,11 +141,7 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
         )
     if value is None:
         value = terminal.read_value(name, secret=secret)
-    check_value(name, value)
-    terminal.check_length(name, value)
-    warning = catalog.format_warning(name, value)
-    if warning:
-        terminal.warn(warning)
+    accept_value(name, value)
     store = open_store(ctx)
     ensure_store(store)
     put_entry(store, name, value, secret)
@@ -241,11 +242,7 @@ def add(ctx: click.Context, service: str) -> None:
         value = terminal.read_line(f"{variable.name} ({variable.description})", secret=variable.secret)
         if not value:
             continue
-        check_value(variable.name, value)
-        terminal.check_length(variable.name, value)
-        warning = catalog.format_warning(variable.name, value)
-        if warning:
-            terminal.warn(warning)
+        accept_value(variable.name, value)
         values.append((variable.name, value, variable.secret))
     if not values:
         raise UsageError(f"nothing entered for {service}; nothing stored")

@@ -22,7 +22,7 @@ from credstore.cli import terminal
 from credstore.cli.common import open_store
 from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.store import fsutil
-from credstore.store.base import Entry, Snapshot
+from credstore.store.base import Snapshot
 from credstore.store.shared import drop_expired_previous
 
 WANDB_DEFAULT_HOSTS = ("api.forge.coreweave.com", "api.wandb.ai")  # wandb >= 0.31 reads the first, falls back
@@ -42,7 +42,7 @@ def store_values(
     for name, value in values.items():
         check_value(name, value)
         terminal.check_length(name, value)
-    from credstore.cli.entries import ensure_store
+    from credstore.cli.entries import ensure_store, set_value
 
     store = open_store(ctx)
     ensure_store(store)
@@ -59,13 +59,7 @@ def store_values(
             if old is not None and not overwrite:
                 conflicts.append(name)
                 continue
-            secret = catalog.is_secret(name) if old is None else old.secret
-            if old is None:
-                snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
-            else:
-                snapshot.entries[name] = Entry(
-                    name, value, secret, old.created, now, old.rotations, old.previous, old.previous_expires
-                )
+            set_value(snapshot, name, value, catalog.is_secret(name) if old is None else old.secret, now)
             imported.append(name)
         return imported, same, conflicts
 
@@ -231,31 +225,10 @@ def remove_netrc_machines(text: str, machines: set[str]) -> str:
 
 
 def rewrite_keeping_mode(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically with ``data``, keeping its mode and owner."""
+    """Replace ``path`` atomically with ``data``, keeping its mode (and, when run as root, its owner)."""
     st = os.stat(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        raise fsutil.io_error("create", tmp, exc) from None
-    try:
-        if os.geteuid() == 0:
-            os.fchown(fd, st.st_uid, st.st_gid)
-        os.fchmod(fd, stat.S_IMODE(st.st_mode))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except OSError as exc:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise fsutil.io_error("write", tmp, exc) from None
-    os.close(fd)
-    try:
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise fsutil.io_error("replace", path, exc) from None
+    owner = (st.st_uid, st.st_gid) if os.geteuid() == 0 else None
+    fsutil.atomic_replace(path, data, mode=stat.S_IMODE(st.st_mode), owner=owner)
 
 
 @click.group("import")

@@ -9,17 +9,17 @@ import time
 import click
 
 from credstore import audit, catalog
-from credstore.catalog import check_name, check_value
+from credstore.catalog import check_name
 from credstore.cli import terminal
-from credstore.cli.common import age, open_store
+from credstore.cli.common import accept_value, age, open_store
+from credstore.cli.entries import put_entry
 from credstore.errors import NotFoundError, UsageError
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
-from credstore.store.base import Entry, Snapshot
+from credstore.store.base import Snapshot
 from credstore.store.shared import (
     ATTRIBUTION_VARIABLES,
     SharedRoot,
     check_service_name,
-    drop_expired_previous,
     open_service,
 )
 
@@ -74,24 +74,8 @@ def service_set(name: str, variable: str, value: str | None, secret_flag: str | 
     store.info()  # fail early (not found, not admin-readable) before asking for a value
     if value is None:
         value = terminal.read_value(variable, secret=secret)
-    check_value(variable, value)
-    terminal.check_length(variable, value)
-    warning = catalog.format_warning(variable, value)
-    if warning:
-        terminal.warn(warning)
-    now = time.time()
-
-    def change(snapshot: Snapshot) -> None:
-        drop_expired_previous(snapshot, now)
-        old = snapshot.entries.get(variable)
-        if old is None:
-            snapshot.entries[variable] = Entry(variable, value, secret, created=now, updated=now)
-        else:
-            snapshot.entries[variable] = Entry(
-                variable, value, secret, old.created, now, old.rotations, old.previous, old.previous_expires
-            )
-
-    store.modify(change)
+    accept_value(variable, value)
+    put_entry(store, variable, value, secret)
     audit.record_service("service-set", store.name, names=[variable])
     terminal.warn(f"stored {variable} in service account '{store.name}'" + (" (secret)" if secret else ""))
 

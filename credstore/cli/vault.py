@@ -18,7 +18,6 @@ from credstore import durations
 from credstore.cli import terminal
 from credstore.cli.common import open_local
 from credstore.errors import AuthError, CredstoreError, NotFoundError, PermissionProblem, UsageError
-from credstore.store.base import Snapshot
 from credstore.store.local import LocalStore
 
 
@@ -56,14 +55,9 @@ def _read_token(approle: bool, role_id: str | None, url: str, settings: dict[str
 
 
 def _set_local(local: LocalStore, values: dict[str, str | None]) -> None:
-    def change(snapshot: Snapshot) -> None:
-        for key, value in values.items():
-            if value is None:
-                snapshot.settings.pop(key, None)
-            else:
-                snapshot.settings[key] = value
+    from credstore.store.vault_profile import set_local_settings
 
-    local.modify(change)
+    set_local_settings(local, values)
 
 
 def _is_loopback(url: str) -> bool:

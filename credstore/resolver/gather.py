@@ -33,9 +33,10 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
 
 
 class Gathered:
-    """The layers for one command, the selected names (None = all), the refresh-marker key and the service used."""
+    """The layers for one command, the selected names (None = all), the refresh-marker key and the service used
+    (its name, and the source of its layer: ``service:NAME`` on this machine, ``vault:...`` on OpenBao)."""
 
-    __slots__ = ("_resolved", "fp_key", "layers", "names", "service", "snapshot")
+    __slots__ = ("_resolved", "fp_key", "layers", "names", "service", "service_source", "snapshot")
 
     def __init__(
         self,
@@ -44,8 +45,10 @@ class Gathered:
         fp_key: bytes,
         snapshot: Snapshot,
         service: str | None = None,
+        service_source: str | None = None,
     ) -> None:
         self.layers, self.names, self.fp_key, self.snapshot, self.service = layers, names, fp_key, snapshot, service
+        self.service_source = service_source
         self._resolved: list[Resolved] | None = None
 
     def resolved(self) -> list[Resolved]:
@@ -117,16 +120,20 @@ def gather(
     stored = [store_layer(profile.source, snapshot)]
     upper: list[Layer] = []
     service = chosen or snapshot.settings.get(DEFAULT_SERVICE_SETTING) or None
-    if chosen:
-        upper.append(service_layer(chosen, environ, profile))
-    elif service:
-        stored.insert(0, service_layer(service, environ, profile))
+    service_source = None
+    if service:
+        layer = service_layer(service, environ, profile)
+        service_source = layer.source
+        if chosen:
+            upper.append(layer)
+        else:
+            stored.insert(0, layer)
     explicit_values = {name: Value(value, secret_flag(name, [*upper, *stored])) for name, value in explicit.items()}
     if names is not None:
         names = list(dict.fromkeys([*names, *explicit]))
     fp_key = fingerprint_key(snapshot)
     layers = build_layers(stored, explicit_values, environ, fp_key, names, upper)
-    gathered = Gathered(layers, names, fp_key, snapshot, service)
+    gathered = Gathered(layers, names, fp_key, snapshot, service, service_source)
     if service:
         warn_attribution(gathered, environ)
     if selection is not None and selection.on_gathered is not None:
@@ -138,8 +145,10 @@ def warn_attribution(gathered: Gathered, environ: Mapping[str, str]) -> None:
     """A W&B key from a service account without WANDB_USERNAME: runs would be attributed to the service itself."""
     if gathered.names is not None and "WANDB_API_KEY" not in gathered.names:
         return
+    if gathered.service is None or gathered.service_source is None:
+        return
     holders = [layer for layer in gathered.layers if "WANDB_API_KEY" in layer.values]
-    if not holders or not holders[0].source.startswith("service:"):
+    if not holders or holders[0].source != gathered.service_source:
         return
     if environ.get("WANDB_USERNAME") or any("WANDB_USERNAME" in layer.values for layer in gathered.layers):
         return

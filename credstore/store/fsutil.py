@@ -5,9 +5,10 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
@@ -108,14 +109,7 @@ def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_resul
 
 def check_file(path: Path, *, secret_file: bool) -> None:
     """The checks of ``check_private_fd`` on a file that is not read now (for ``credstore doctor``)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path} does not exist") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise PermissionProblem(f"{path} is a symlink; fix it by replacing it with the file it points to") from None
-        raise io_error("open", path, exc) from None
+    fd = _open_existing(path, os.O_NONBLOCK, "open", "fix it by replacing it with the file it points to")
     try:
         check_private_fd(fd, path, secret_file=secret_file)
     finally:
@@ -124,47 +118,127 @@ def check_file(path: Path, *, secret_file: bool) -> None:
 
 def read_private(path: Path, *, secret_file: bool = False) -> bytes:
     """Read a whole file that must be ours and private. Symlinks are refused."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
-    except FileNotFoundError:
-        raise NotFoundError(f"{path} does not exist") from None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise PermissionProblem(f"{path} is a symlink; {_NO_LINKS}") from None
-        raise io_error("read", path, exc) from None
+    fd = _open_existing(path, 0, "read", _NO_LINKS)
     try:
         check_private_fd(fd, path, secret_file=secret_file)
-        chunks = []
-        while chunk := os.read(fd, 1 << 20):
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return read_all(fd)
     finally:
         os.close(fd)
 
 
+def _open_existing(path: Path, flags: int, action: str, if_link: str) -> int:
+    """Open ``path`` read-only without following a link: a missing file is NotFoundError, a link PermissionProblem."""
+    try:
+        return os.open(path, os.O_RDONLY | _OPEN_FLAGS | flags)
+    except FileNotFoundError:
+        raise NotFoundError(f"{path} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise PermissionProblem(f"{path} is a symlink; {if_link}") from None
+        raise io_error(action, path, exc) from None
+
+
+def read_all(fd: int) -> bytes:
+    """Everything left to read from ``fd``."""
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def write_new_private(path: Path, data: bytes) -> None:
     """Create ``path`` exclusively with mode 0600 (fails if it exists), write and fsync it."""
+    _write_new(path, data, 0o600, None, None)
+
+
+def _write_new(
+    path: Path, data: bytes, mode: int, owner: tuple[int, int] | None, chown_denied: Callable[[], str] | None
+) -> None:
+    """Create ``path`` exclusively (never through a link) as 0600, give it ``owner`` and ``mode``, write, fsync.
+
+    On any failure (an interrupt too) the half-written file is removed.
+    """
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _OPEN_FLAGS, 0o600)
     except OSError as exc:
         raise io_error("create", path, exc) from None
     try:
+        if owner is not None:
+            try:
+                os.fchown(fd, *owner)
+            except PermissionError:
+                if chown_denied is None:
+                    raise
+                raise PermissionProblem(chown_denied()) from None
+        os.fchmod(fd, mode)
         _write_all(fd, data, path)
         os.fsync(fd)
-    except OSError as exc:
+    except BaseException as exc:
         os.close(fd)
         _unlink_quietly(path)
-        raise io_error("write", path, exc) from None
+        if isinstance(exc, OSError):
+            raise io_error("write", path, exc) from None
+        raise
     os.close(fd)
 
 
-def atomic_replace(path: Path, data: bytes) -> None:
+def temp_path(path: Path) -> Path:
+    """A fresh temporary name beside ``path``: ``.<name>.<pid>.<8 hex digits>.tmp``."""
+    return path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+
+
+STALE_TEMP_AGE = 600.0
+
+
+def remove_stale_temps(path: Path, *, max_age: float = STALE_TEMP_AGE) -> list[str]:
+    """Remove temporary files ``atomic_replace`` left beside ``path`` when its writer died (a crash mid-save).
+
+    Only names of exactly ``temp_path(path)``'s form are touched, and only when the process that made one is gone
+    or the file is older than ``max_age`` seconds. Call it under the lock that serialises writers of ``path``.
+    Never fails: what cannot be inspected or removed stays. Returns the names removed.
+    """
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.([1-9][0-9]{{0,9}})\.[0-9a-f]{{8}}\.tmp\Z")
+    removed = []
+    now = time.time()
+    with suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            match = pattern.match(entry.name)
+            if match is None:
+                continue
+            with suppress(OSError):
+                old = now - entry.stat(follow_symlinks=False).st_mtime > max_age
+                if old or not _alive(int(match.group(1))):
+                    os.unlink(entry.path)
+                    removed.append(entry.name)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def atomic_replace(
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    owner: tuple[int, int] | None = None,
+    chown_denied: Callable[[], str] | None = None,
+) -> None:
     """Write ``data`` to a temporary file beside ``path``, fsync, rename over ``path``, fsync the directory.
 
-    A reader sees the old file or the new one, never a mix; a crash at any point leaves one of the two.
+    A reader sees the old file or the new one, never a mix; a crash at any point leaves one of the two. The new file
+    gets ``mode`` and ``owner`` (uid, gid; -1 keeps one) before it holds any data; if the kernel refuses the owner
+    and ``chown_denied`` is given, the message it returns is raised as a PermissionProblem.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    write_new_private(tmp, data)
+    tmp = temp_path(path)
+    _write_new(tmp, data, mode, owner, chown_denied)
     try:
         os.replace(tmp, path)
     except OSError as exc:

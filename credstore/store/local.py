@@ -31,6 +31,7 @@ from credstore.errors import (
 )
 from credstore.store import fsutil
 from credstore.store.base import Backend, Entry, Snapshot
+from credstore.store.generations import GenerationWatch
 
 T = TypeVar("T")
 
@@ -190,43 +191,23 @@ class LocalStore(Backend):
 
     # -- rollback detection ----------------------------------------------------------------------------------
 
-    def _seen_path(self, store_id: bytes) -> Path | None:
-        return None if self.state_dir is None else self.state_dir / "generations" / store_id.hex()
+    def _watch(self, store_id: bytes) -> GenerationWatch:
+        return GenerationWatch(self.state_dir, store_id)
 
     def _check_generation(self, header: envelope.Header) -> None:
-        seen_path = self._seen_path(header.store_id)
-        if seen_path is None:
-            return
-        try:
-            seen = int(seen_path.read_text())
-        except (FileNotFoundError, ValueError):
-            seen = -1
-        if header.generation < seen:
-            raise RollbackError(
-                f"{self.path} is at generation {header.generation} but generation {seen} was seen before: "
-                "an older copy of the store was restored. If you restored it on purpose, run: "
-                f"credstore --profile {self.profile} accept-rollback"
-            )
-        if header.generation > seen:
-            self._remember_generation(header.store_id, header.generation)
+        self._watch(header.store_id).check(header.generation, self._rollback_error)
 
-    def _remember_generation(self, store_id: bytes, generation: int) -> None:
-        seen_path = self._seen_path(store_id)
-        if seen_path is None:
-            return
-        try:
-            fsutil.ensure_private_dir(seen_path.parent)
-            fsutil.atomic_replace(seen_path, str(generation).encode())
-        except Exception:  # noqa: S110 - the rollback marker is advisory; never fail a read over it
-            pass
+    def _rollback_error(self, generation: int, seen: int) -> RollbackError:
+        return RollbackError(
+            f"{self.path} is at generation {generation} but generation {seen} was seen before: "
+            "an older copy of the store was restored. If you restored it on purpose, run: "
+            f"credstore --profile {self.profile} accept-rollback"
+        )
 
     def accept_rollback(self) -> int:
         """Accept the store's current generation as the newest (after a deliberate restore from backup)."""
         header, _, _ = self.read_header()
-        seen_path = self._seen_path(header.store_id)
-        if seen_path is not None:
-            fsutil.ensure_private_dir(seen_path.parent)
-            fsutil.atomic_replace(seen_path, str(header.generation).encode())
+        self._watch(header.store_id).accept(header.generation)
         return header.generation
 
     # -- writing ---------------------------------------------------------------------------------------------
@@ -242,11 +223,11 @@ class LocalStore(Backend):
             header, dek = envelope.new_header(kek, level.kind, params)
             snapshot = Snapshot(settings={"fingerprint_key": os.urandom(32).hex()})
             data = envelope.seal(header, dek, encode_payload(snapshot))
-            fsutil.atomic_replace(self.path, data)
+            self._save(data)
             self._dek = dek
             if self.dek_cache is not None and level.kind != "keyfile":
                 self.dek_cache.put(header.store_id, dek)
-            self._remember_generation(header.store_id, 0)
+            self._watch(header.store_id).remember(0)
 
     def modify(self, change: Callable[[Snapshot], T]) -> T:
         fsutil.ensure_private_dir(self.dir)
@@ -260,9 +241,15 @@ class LocalStore(Backend):
             self._write(header._replace(generation=header.generation + 1), dek, snapshot)
             return result
 
+    def _save(self, data: bytes) -> None:
+        """Replace the store file (the caller holds the write lock), then remove temporary files that crashed
+        writers left behind."""
+        fsutil.atomic_replace(self.path, data)
+        fsutil.remove_stale_temps(self.path)
+
     def _write(self, header: envelope.Header, dek: bytes, snapshot: Snapshot) -> None:
-        fsutil.atomic_replace(self.path, envelope.seal(header, dek, encode_payload(snapshot)))
-        self._remember_generation(header.store_id, header.generation)
+        self._save(envelope.seal(header, dek, encode_payload(snapshot)))
+        self._watch(header.store_id).remember(header.generation)
 
     def change_protection(self, kind: str) -> tuple[str, str]:
         """Re-wrap the same DEK under a KEK of another level; entries are not re-encrypted needlessly.
@@ -280,8 +267,8 @@ class LocalStore(Backend):
             new_header = envelope.rewrap(header, kek, new_level.kind, params, dek)
             new_header = new_header._replace(generation=header.generation + 1)
             plaintext = envelope.open_payload(header, ad, ciphertext, dek)
-            fsutil.atomic_replace(self.path, envelope.seal(new_header, dek, plaintext))
-            self._remember_generation(header.store_id, new_header.generation)
+            self._save(envelope.seal(new_header, dek, plaintext))
+            self._watch(header.store_id).remember(new_header.generation)
             if old_level.kind != new_level.kind:
                 old_level.discard(header.kek_params, self.kek_context)
             return old_level.kind, new_level.kind

@@ -36,6 +36,7 @@ from credstore.crypto import envelope
 from credstore.errors import CorruptStoreError, NotFoundError, PermissionProblem, RollbackError, UsageError
 from credstore.store import fsutil
 from credstore.store.base import Backend, Entry, Snapshot
+from credstore.store.generations import GenerationWatch
 from credstore.store.local import check_profile_name, decode_payload, encode_payload
 
 T = TypeVar("T")
@@ -288,10 +289,7 @@ class ServiceStore(Backend):
                     f"{path} belongs to group '{group_name(st.st_gid)}', not to the service's group "
                     f"'{group_name(dir_st.st_gid)}'"
                 )
-            chunks = []
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-            return b"".join(chunks)
+            return fsutil.read_all(fd)
         finally:
             os.close(fd)
 
@@ -323,28 +321,15 @@ class ServiceStore(Backend):
 
     # -- rollback detection (per reader, in the reader's own state directory) ----------------------------------
 
-    def _seen_path(self, store_id: bytes) -> Path | None:
-        return None if self.state_dir is None else self.state_dir / "generations" / store_id.hex()
-
     def _check_generation(self, header: envelope.Header) -> None:
-        seen_path = self._seen_path(header.store_id)
-        if seen_path is None:
-            return
-        try:
-            seen = int(seen_path.read_text())
-        except (OSError, ValueError):
-            seen = -1
-        if header.generation < seen:
-            raise RollbackError(
-                f"service account '{self.name}' is at generation {header.generation} but generation {seen} was seen "
-                "before: an older copy was restored; tell the admin"
-            )
-        if header.generation > seen:
-            try:
-                fsutil.ensure_private_dir(seen_path.parent)
-                fsutil.atomic_replace(seen_path, str(header.generation).encode())
-            except Exception:  # noqa: S110 - advisory marker; never fail a read over it
-                pass
+        watch = GenerationWatch(self.state_dir, header.store_id, unreadable_is_unseen=True)
+        watch.check(header.generation, self._rollback_error)
+
+    def _rollback_error(self, generation: int, seen: int) -> RollbackError:
+        return RollbackError(
+            f"service account '{self.name}' is at generation {generation} but generation {seen} was seen "
+            "before: an older copy was restored; tell the admin"
+        )
 
     # -- writing (admin only) --------------------------------------------------------------------------------
 
@@ -356,37 +341,16 @@ class ServiceStore(Backend):
             )
 
     def _write_group_file(self, path: Path, data: bytes, gid: int) -> None:
-        """Write ``data`` to a new file beside ``path`` (0640, group ``gid``), fsync, rename over ``path``."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FLAGS, 0o600)
-        except OSError as exc:
-            raise fsutil.io_error("create", tmp, exc) from None
-        try:
-            try:
-                os.fchown(fd, -1, gid)
-            except PermissionError:
-                raise PermissionProblem(
-                    f"cannot give {path} to group '{group_name(gid)}': you must be root or a member of that group"
-                ) from None
-            os.fchmod(fd, 0o640)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        except BaseException as exc:
-            os.close(fd)
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise fsutil.io_error("write", tmp, exc) from None
-            raise
-        os.close(fd)
-        try:
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise fsutil.io_error("replace", path, exc) from None
-        fsutil.fsync_dir(path.parent)
+        """Replace ``path`` atomically with ``data`` in a file of mode 0640, group ``gid``."""
+        fsutil.atomic_replace(
+            path,
+            data,
+            mode=0o640,
+            owner=(-1, gid),
+            chown_denied=lambda: (
+                f"cannot give {path} to group '{group_name(gid)}': you must be root or a member of that group"
+            ),
+        )
 
     def create(self, group: str) -> None:
         """Make the service directory and an empty store readable by ``group``. Fails if it exists."""
@@ -433,6 +397,7 @@ class ServiceStore(Backend):
                 del snapshot.entries[name]
             new_header = header._replace(generation=header.generation + 1)
             self._write_group_file(self.path, envelope.seal(new_header, dek, encode_payload(snapshot)), dir_st.st_gid)
+            fsutil.remove_stale_temps(self.path)
             self._check_generation(new_header)
             return result
 

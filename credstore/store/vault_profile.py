@@ -288,19 +288,8 @@ class VaultProfile(VaultBackend):
     def update_local(self, values: Mapping[str, str | None]) -> None:
         """Set (or, for None, remove) settings of the local store, and remember them here."""
 
-        def change(snapshot: Snapshot) -> None:
-            for key, value in values.items():
-                if value is None:
-                    snapshot.settings.pop(key, None)
-                else:
-                    snapshot.settings[key] = value
-
-        self.local.modify(change)
-        for key, value in values.items():
-            if value is None:
-                self.settings.pop(key, None)
-            else:
-                self.settings[key] = value
+        set_local_settings(self.local, values)
+        apply_settings(self.settings, values)
 
     def cache_info(self) -> dict[str, Any]:
         raw = self.settings.get(CACHE)
@@ -346,6 +335,20 @@ class VaultProfile(VaultBackend):
         except (CredstoreError, OSError):
             return None
         return new_ttl
+
+
+def apply_settings(settings: dict[str, str], values: Mapping[str, str | None]) -> None:
+    """Set each of ``values`` in ``settings``; None removes the key."""
+    for key, value in values.items():
+        if value is None:
+            settings.pop(key, None)
+        else:
+            settings[key] = value
+
+
+def set_local_settings(local: LocalStore, values: Mapping[str, str | None]) -> None:
+    """Set (or, for None, remove) settings of the local store, in one write."""
+    local.modify(lambda snapshot: apply_settings(snapshot.settings, values))
 
 
 def token_settings(token: str | None, info: Mapping[str, Any], source: str | None = None) -> dict[str, str | None]:
