@@ -36,8 +36,9 @@ def credstore_cmd() -> list[str]:
 def run_once(argv: list[str], env: dict[str, str], cwd: str) -> float:
     """Wall time (s) of one run; output discarded; a failure aborts the benchmark."""
     start = time.perf_counter()
-    proc = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"bench: {' '.join(argv)} failed ({proc.returncode}): {proc.stderr.decode(errors='replace')}")
@@ -50,8 +51,15 @@ def peak_rss_kib(argv: list[str], env: dict[str, str], cwd: str) -> int | None:
     gnu_time = "/usr/bin/time"
     if not os.access(gnu_time, os.X_OK):
         return None
-    proc = subprocess.run([gnu_time, "-f", "%M", *argv], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    proc = subprocess.run(
+        [gnu_time, "-f", "%M", *argv],
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
     try:
         return int(proc.stderr.decode().strip().splitlines()[-1])
     except (ValueError, IndexError):
@@ -97,13 +105,16 @@ def make_store(base: Path, name: str, count: int, protection: str, env: dict[str
     cmd = credstore_cmd()
 
     def cs(*args: str, data: str | None = None) -> None:
-        subprocess.run([*cmd, *args], input=(data or "").encode(), env=store_env, check=True,
-                       capture_output=True)
+        subprocess.run([*cmd, *args], input=(data or "").encode(), env=store_env, check=True, capture_output=True)
 
     cs("init", "--protection", protection, data=PASSPHRASE + "\n" if protection == "passphrase" else None)
     cs("set", "WANDB_API_KEY", data=KEY)
-    for name_, value in (("WANDB_USERNAME", "alice"), ("WANDB_USER_EMAIL", "alice@example.org"),
-                         ("WANDB_ENTITY", "ml-team"), ("WANDB_PROJECT", "bench")):
+    for name_, value in (
+        ("WANDB_USERNAME", "alice"),
+        ("WANDB_USER_EMAIL", "alice@example.org"),
+        ("WANDB_ENTITY", "ml-team"),
+        ("WANDB_PROJECT", "bench"),
+    ):
         cs("set", name_, value)
     # The rest as one import so that 1,000 variables do not take 1,000 processes.
     extra = [f"BENCH_VAR_{i:04d}=value-{i}" for i in range(count - 5)]
@@ -122,8 +133,9 @@ def make_store(base: Path, name: str, count: int, protection: str, env: dict[str
             "        s.entries[n] = Entry(n, v, True, now, now)\n"
             "store.modify(change)\n"
         )
-        subprocess.run([sys.executable, "-c", bulk, str(dotenv)], env={**store_env, "PYTHONPATH": str(REPO)},
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-c", bulk, str(dotenv)], env={**store_env, "PYTHONPATH": str(REPO)}, check=True
+        )
     if protection == "passphrase":
         cs("unlock", data=PASSPHRASE + "\n")
     return store_env
@@ -137,12 +149,26 @@ def peers(base: Path, env: dict[str, str]) -> tuple[list[Case], list[str]]:
         gnupg = base / "gnupg"
         gnupg.mkdir(mode=0o700)
         penv = {**env, "GNUPGHOME": str(gnupg), "PASSWORD_STORE_DIR": str(base / "pass")}
-        subprocess.run(["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", "", "--quick-gen-key",
-                        "bench@credstore.invalid", "default", "default", "never"], env=penv, check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                "gpg",
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                "",
+                "--quick-gen-key",
+                "bench@credstore.invalid",
+                "default",
+                "default",
+                "never",
+            ],
+            env=penv,
+            check=True,
+            capture_output=True,
+        )
         subprocess.run(["pass", "init", "bench@credstore.invalid"], env=penv, check=True, capture_output=True)
-        subprocess.run(["pass", "insert", "-m", "wandb"], input=KEY.encode(), env=penv, check=True,
-                       capture_output=True)
+        subprocess.run(["pass", "insert", "-m", "wandb"], input=KEY.encode(), env=penv, check=True, capture_output=True)
         subprocess.run(["pass", "show", "wandb"], env=penv, check=True, capture_output=True)  # warm the agent
         cases.append(Case("pass show (warm gpg-agent)", ["pass", "show", "wandb"], penv, str(base)))
     else:
@@ -162,10 +188,14 @@ def peers(base: Path, env: dict[str, str]) -> tuple[list[Case], list[str]]:
     except ImportError:
         keyring_cli = None
     if keyring_cli:
-        kenv = {**env, "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
-                "XDG_DATA_HOME": str(base / "keyring-data")}
-        subprocess.run([keyring_cli, "set", "wandb", "alice"], input=KEY.encode(), env=kenv, check=True,
-                       capture_output=True)
+        kenv = {
+            **env,
+            "PYTHON_KEYRING_BACKEND": "keyrings.alt.file.PlaintextKeyring",
+            "XDG_DATA_HOME": str(base / "keyring-data"),
+        }
+        subprocess.run(
+            [keyring_cli, "set", "wandb", "alice"], input=KEY.encode(), env=kenv, check=True, capture_output=True
+        )
         cases.append(Case("keyring get (plaintext file)", [keyring_cli, "get", "wandb", "alice"], kenv, str(base)))
     else:
         missing.append("keyring (with keyrings.alt)")
@@ -229,10 +259,18 @@ def main() -> int:
         baseline = statistics.median(cases[0].times)
         rows = [summarize(case, baseline) for case in cases]
         by_name = {row["command"]: row for row in rows}
-        scale = by_name["credstore env (keyfile, 1000 vars)"]["median_ms"] / by_name[
-            "credstore env (keyfile, 10 vars)"]["median_ms"]
-    report = {"runs": args.runs, "python": sys.version.split()[0], "cores": os.cpu_count(), "results": rows,
-              "env_1000_vs_10": round(scale, 2), "peers_missing": missing}
+        scale = (
+            by_name["credstore env (keyfile, 1000 vars)"]["median_ms"]
+            / by_name["credstore env (keyfile, 10 vars)"]["median_ms"]
+        )
+    report = {
+        "runs": args.runs,
+        "python": sys.version.split()[0],
+        "cores": os.cpu_count(),
+        "results": rows,
+        "env_1000_vs_10": round(scale, 2),
+        "peers_missing": missing,
+    }
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -240,8 +278,10 @@ def main() -> int:
     print(f"| {'command':<46} | median ms | min ms | max ms | x baseline | peak RSS MiB |")
     print(f"|{'-' * 48}|-----------|--------|--------|------------|--------------|")
     for row in rows:
-        print(f"| {row['command']:<46} | {row['median_ms']:>9} | {row['min_ms']:>6} | {row['max_ms']:>6} "
-              f"| {row['ratio']:>10} | {row['peak_rss_mib']:>12} |")
+        print(
+            f"| {row['command']:<46} | {row['median_ms']:>9} | {row['min_ms']:>6} | {row['max_ms']:>6} "
+            f"| {row['ratio']:>10} | {row['peak_rss_mib']:>12} |"
+        )
     print(f"\nenv with 1000 variables / env with 10: {report['env_1000_vs_10']}x")
     if missing:
         print(f"peers not installed (skipped): {', '.join(missing)}")

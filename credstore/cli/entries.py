@@ -251,10 +251,11 @@ def add(ctx: click.Context, service: str) -> None:
     now = time.time()
 
     def change(snapshot: Snapshot) -> None:
+        from credstore.store.shared import drop_expired_previous
+
+        drop_expired_previous(snapshot, now)
         for name, value, secret in values:
-            old = snapshot.entries.get(name)
-            created = old.created if old else now
-            snapshot.entries[name] = Entry(name, value, secret, created=created, updated=now)
+            set_value(snapshot, name, value, secret, now)  # keeps rotation history and a previous value
 
     store.modify(change)
     audit.record("set", profile=store.profile, names=[n for n, _, _ in values], via="add")
