@@ -220,6 +220,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--no-peers", action="store_true", help="skip pass / direnv / keyring")
     parser.add_argument("--vault", action="store_true", help="also time env against OpenBao on loopback")
+    parser.add_argument("--vault", action="store_true", help="also time env against OpenBao on loopback")
     args = parser.parse_args()
     in_own_session_keyring()
 
@@ -285,7 +286,18 @@ def main() -> int:
     print(f"\nenv with 1000 variables / env with 10: {report['env_1000_vs_10']}x")
     if missing:
         print(f"peers not installed (skipped): {', '.join(missing)}")
+    if args.vault:
+        vault_table(args.runs)
     return 0
+
+
+def vault_table(runs: int) -> None:
+    """`credstore env` on an OpenBao profile over loopback, with and without the cache (scripts/bench_vault.py)."""
+    sys.path.insert(0, str(REPO))
+    from scripts.bench_vault import bench_vault, format_table
+
+    print("\nOpenBao on loopback (baseline measured in the same run):\n")
+    print(format_table(bench_vault(runs=runs)))
 
 
 if __name__ == "__main__":
