@@ -24,7 +24,6 @@ survives a compromised account, forward to syslog / auditd (a seam: ``record`` i
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import json
 import os
@@ -106,7 +105,7 @@ def make_line(
     when = time.time() if now is None else now
     user, uid = _user()
     record: dict[str, object] = {
-        "time": _dt.datetime.fromtimestamp(when, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
         "ts": round(when, 3),
         "event": event,
         "user": user,

@@ -220,7 +220,6 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--no-peers", action="store_true", help="skip pass / direnv / keyring")
     parser.add_argument("--vault", action="store_true", help="also time env against OpenBao on loopback")
-    parser.add_argument("--vault", action="store_true", help="also time env against OpenBao on loopback")
     args = parser.parse_args()
     in_own_session_keyring()
 

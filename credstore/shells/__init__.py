@@ -8,16 +8,11 @@ raises UnrepresentableValue naming the variable, never showing the value.
 
 from __future__ import annotations
 
-import functools
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 
 from credstore.errors import UsageError
-from credstore.shells import dotenv as _dotenv
-from credstore.shells import fish as _fish
-from credstore.shells import json_format as _json
-from credstore.shells import posix as _posix
-from credstore.shells import powershell as _powershell
 from credstore.shells._common import check_name, check_value
 
 __all__ = ["FORMATS", "SHELLS", "detect_shell", "render"]
@@ -25,13 +20,23 @@ __all__ = ["FORMATS", "SHELLS", "detect_shell", "render"]
 SHELLS: tuple[str, ...] = ("bash", "zsh", "sh", "fish", "powershell")
 FORMATS: tuple[str, ...] = ("shell", "dotenv", "json")
 
-_SHELL_RENDERERS = {
-    "bash": functools.partial(_posix.render, bash=True),
-    "zsh": _posix.render,
-    "sh": _posix.render,
-    "fish": _fish.render,
-    "powershell": _powershell.render,
+# Output -> (emitter module, keyword arguments of its render). Only the one emitter asked for is imported: `credstore
+# env` runs in every new shell.
+_EMITTERS: dict[str, tuple[str, dict[str, bool]]] = {
+    "bash": ("posix", {"bash": True}),
+    "zsh": ("posix", {}),
+    "sh": ("posix", {}),
+    "fish": ("fish", {}),
+    "powershell": ("powershell", {}),
+    "dotenv": ("dotenv", {}),
+    "json": ("json_format", {}),
 }
+
+
+def _emit(output: str, *args: object) -> str:
+    module, options = _EMITTERS[output]
+    return importlib.import_module(f"credstore.shells.{module}").render(*args, **options)  # type: ignore[no-any-return]
+
 
 _BASENAMES = {
     "bash": "bash",
@@ -86,9 +91,7 @@ def render(
             raise UsageError("each assignment must be a (name, value) pair")
         name = check_name(item[0])
         pairs.append((name, check_value(name, item[1])))
-    if fmt == "dotenv":
-        return _dotenv.render(pairs)
-    if fmt == "json":
-        return _json.render(pairs)
+    if fmt != "shell":
+        return _emit(fmt, pairs)
     names = [check_name(n) for n in unsets]
-    return _SHELL_RENDERERS[shell](pairs, names)
+    return _emit(shell, pairs, names)
