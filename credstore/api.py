@@ -5,7 +5,9 @@
     with credstore.environ("wandb", "hf"):
         wandb.init()                                              # sees WANDB_API_KEY etc.
 
-Same precedence as the CLI: keyword arguments > the process environment > the stored profile.
+Same precedence, same backends (local store, OpenBao profiles, service accounts) and the same audit lines as the
+CLI: keyword arguments > the process environment > a service account > the stored profile. It never prompts: a
+locked store raises ``credstore.errors.LockedError``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from credstore import config
+from credstore.app import delivery
+from credstore.app.context import Context
 from credstore.catalog import check_name, check_value
-from credstore.resolver.gather import gather
 from credstore.resolver.layers import ENVIRONMENT, Resolved
-from credstore.resolver.layers import resolve as resolve_layers
 
 
 def _explicit(values: dict[str, str]) -> dict[str, str]:
@@ -28,21 +29,25 @@ def _explicit(values: dict[str, str]) -> dict[str, str]:
     return values
 
 
-def resolve(*names_or_services: str, profile: str | None = None, **explicit: str) -> dict[str, Resolved]:
+def resolve(
+    *names_or_services: str, profile: str | None = None, service: str | None = None, **explicit: str
+) -> dict[str, Resolved]:
     """Resolve variables (all stored ones when none are named) to ``{name: Resolved}``.
 
-    Each ``Resolved`` has ``value``, ``secret``, ``source`` (argument / environment / profile:NAME ...) and
-    ``shadowed``. Never prompts: a locked store raises ``credstore.errors.LockedError``.
+    Each ``Resolved`` has ``value``, ``secret``, ``source`` (argument / environment / profile:NAME / service:NAME /
+    vault:...) and ``shadowed``. ``service``: use this team service account (like ``--service``). The read is
+    recorded in the audit log (names only, ``via=api``).
     """
-    store = config.open_profile(profile)
-    gathered = gather(store, names_or_services, _explicit(explicit), dict(os.environ))
-    return {item.name: item for item in resolve_layers(gathered.layers, gathered.names)}
+    ctx = Context(profile, environ=dict(os.environ), via="api")
+    return delivery.resolve(ctx, names_or_services, _explicit(explicit), service=service)
 
 
 @contextmanager
-def environ(*names_or_services: str, profile: str | None = None, **explicit: str) -> Iterator[dict[str, Resolved]]:
+def environ(
+    *names_or_services: str, profile: str | None = None, service: str | None = None, **explicit: str
+) -> Iterator[dict[str, Resolved]]:
     """Put the resolved variables into ``os.environ`` for the block; restore the previous values afterwards."""
-    resolved = resolve(*names_or_services, profile=profile, **explicit)
+    resolved = resolve(*names_or_services, profile=profile, service=service, **explicit)
     saved = {name: os.environ.get(name) for name in resolved}
     try:
         for name, item in resolved.items():

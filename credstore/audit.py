@@ -33,7 +33,8 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-LOG_NAME = "audit.log"
+from credstore import config
+
 EVENTS = (
     "init",
     "set",
@@ -57,15 +58,11 @@ _warned = False
 
 
 def personal_log(environ: Mapping[str, str] = os.environ) -> Path:
-    from credstore import config
-
-    return config.store_home(environ) / LOG_NAME
+    return config.audit_log(environ)
 
 
 def shared_log(environ: Mapping[str, str] = os.environ) -> Path:
-    from credstore.store.shared import shared_dir
-
-    return shared_dir(environ) / LOG_NAME
+    return config.shared_audit_log(environ)
 
 
 def _user() -> tuple[str, int]:
@@ -137,7 +134,7 @@ def append(path: Path, line: bytes) -> bool:
         try:
             fd = _open_log(path)
         except FileNotFoundError:
-            from credstore.store import fsutil
+            from credstore import fsutil
 
             fsutil.ensure_private_dir(path.parent)
             fd = _open_log(path)

@@ -5,8 +5,7 @@ Checks only warn: where the client is lenient credstore must not be stricter. An
 stored too and is secret unless marked plain.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple would turn every string annotation into a
-# ForwardRef and compile it, about 1 ms per class on each `credstore env`.
+# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
 
 import re
 from collections.abc import Callable
@@ -62,16 +61,23 @@ class KnownVariable(NamedTuple):
     check: Callable[[str], str | None] | None = None
     # Asked for by `credstore add SERVICE`, in this order.
     prompt: bool = True
+    # Names the person a run is attributed to: always the person's own, never taken from a service account.
+    attribution: bool = False
 
 
 class Service(NamedTuple):
     name: str
     title: str
     variables: tuple[KnownVariable, ...]
+    # Where people get a key (shown by `credstore add`).
+    key_url: str | None = None
+    # netrc `machine` entries the service's client reads its key from, in the order it reads them.
+    netrc_hosts: tuple[str, ...] = ()
 
 
-def _svc(name: str, title: str, *variables: tuple) -> Service:
-    return Service(name, title, tuple(KnownVariable(v[0], name, *v[1:]) for v in variables))
+def _svc(name: str, title: str, *variables: tuple, key_url: str | None = None, netrc_hosts: tuple = ()) -> Service:
+    known = tuple(KnownVariable(v[0], name, *v[1:]) for v in variables)
+    return Service(name, title, known, key_url, netrc_hosts)
 
 
 SERVICES: dict[str, Service] = {
@@ -81,12 +87,22 @@ SERVICES: dict[str, Service] = {
             "wandb",
             "Weights & Biases",
             ("WANDB_API_KEY", True, "API key", _check_wandb_key),
-            ("WANDB_USERNAME", False, "user a service-account run is attributed to"),
-            ("WANDB_USER_EMAIL", False, "attribution by e-mail (the username wins if both are set)", _check_email),
+            ("WANDB_USERNAME", False, "user a service-account run is attributed to", None, True, True),
+            (
+                "WANDB_USER_EMAIL",
+                False,
+                "attribution by e-mail; the username wins if both are set",
+                _check_email,
+                True,
+                True,
+            ),
             ("WANDB_ENTITY", False, "team or user the runs go to"),
             ("WANDB_PROJECT", False, "project"),
             ("WANDB_BASE_URL", False, "server (the key is sent here)", _check_url, False),
             ("WANDB_MODE", False, "online / offline / disabled ...", _check_wandb_mode, False),
+            key_url="https://wandb.ai/authorize",
+            # wandb >= 0.31 reads the CoreWeave host first and falls back to api.wandb.ai (credential-facts.md).
+            netrc_hosts=("api.forge.coreweave.com", "api.wandb.ai"),
         ),
         _svc(
             "hf",
@@ -94,6 +110,7 @@ SERVICES: dict[str, Service] = {
             ("HF_TOKEN", True, "access token", _prefix("hf_")),
             ("HUGGING_FACE_HUB_TOKEN", True, "legacy token variable", _prefix("hf_"), False),
             ("HF_ENDPOINT", False, "server", _check_url, False),
+            key_url="https://huggingface.co/settings/tokens",
         ),
         _svc(
             "openai",
@@ -103,6 +120,7 @@ SERVICES: dict[str, Service] = {
             ("OPENAI_ORG_ID", False, "organization id"),
             ("OPENAI_PROJECT_ID", False, "project id"),
             ("OPENAI_BASE_URL", False, "server", _check_url, False),
+            key_url="https://platform.openai.com/api-keys",
         ),
         _svc(
             "anthropic",
@@ -110,6 +128,7 @@ SERVICES: dict[str, Service] = {
             ("ANTHROPIC_API_KEY", True, "API key", _prefix("sk-ant-")),
             ("ANTHROPIC_AUTH_TOKEN", True, "bearer token", None, False),
             ("ANTHROPIC_BASE_URL", False, "server", _check_url, False),
+            key_url="https://console.anthropic.com/settings/keys",
         ),
         _svc(
             "mlflow",
@@ -143,6 +162,9 @@ SERVICES: dict[str, Service] = {
 }
 
 VARIABLES: dict[str, KnownVariable] = {v.name: v for s in SERVICES.values() for v in s.variables}
+ATTRIBUTION_VARIABLES = frozenset(v.name for v in VARIABLES.values() if v.attribution)
+# Unknown names that look like they hold a secret (for `doctor`'s scan of shell startup files).
+_SECRET_LOOKING = re.compile(r"[A-Z0-9_]*(API_KEY|TOKEN|SECRET|PASSWORD|ACCESS_KEY)[A-Z0-9_]*\Z")
 
 
 def check_name(name: str) -> str:
@@ -171,6 +193,12 @@ def check_value(name: str, value: str) -> None:
 def is_secret(name: str) -> bool:
     known = VARIABLES.get(name)
     return True if known is None else known.secret
+
+
+def looks_secret(name: str) -> bool:
+    """Whether a variable set somewhere else (a shell startup file) probably holds a secret."""
+    known = VARIABLES.get(name)
+    return known.secret if known is not None else bool(_SECRET_LOOKING.match(name.upper()))
 
 
 def service_of(name: str) -> str | None:

@@ -43,6 +43,12 @@ EXIT_CODES: dict[int, str] = {
 }
 
 
+def profile_flag(profile: str) -> str:
+    """``--profile NAME `` for a hint that names a command, so the hint keeps the profile that was given; empty for
+    the default profile."""
+    return "" if profile == "default" else f"--profile {profile} "
+
+
 class CredstoreError(Exception):
     """Base class: a failure with a one-line, secret-free message and an exit code."""
 

@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from credstore.crypto import envelope  # noqa: E402
 from credstore.store.base import Entry, Snapshot  # noqa: E402
-from credstore.store.local import LocalStore, encode_payload  # noqa: E402
+from credstore.store.local import LocalStore  # noqa: E402
+from credstore.store.payload import encode_payload  # noqa: E402
 
 OUT = ROOT / "tests" / "vectors"
 FIXED_TIME = 1767225600.0  # 2026-01-01T00:00:00Z

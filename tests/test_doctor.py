@@ -59,9 +59,11 @@ def test_planted_plaintext_keys_are_each_reported_with_a_fix(cli):
     assert lines_with(result, "[warning] plaintext key", ".profile line 1 sets WANDB_API_KEY")
     assert lines_with(result, "[warning] plaintext key", "config.fish line 1 sets HF_TOKEN")
     assert lines_with(result, "[warning] plaintext key", f"{hf_home / 'token'} holds a Hugging Face token")
-    assert f"credstore set HF_TOKEN < {hf_home / 'token'}" in out
-    assert "fix: store it with `credstore set OPENAI_API_KEY`" in out
-    assert lines_with(result, "[ok] protection", "uses a passphrase")
+    # Each fix names the one command that does it.
+    assert "fix: credstore import hf --remove-source" in out
+    assert "fix: credstore import env OPENAI_API_KEY" in out
+    assert "fix: credstore import netrc --remove-source" in out
+    assert lines_with(result, "[ok] protection", "protected by passphrase")
 
 
 def test_netrc_readable_by_others_is_an_error(cli):
@@ -143,8 +145,9 @@ def test_other_terminal_session_of_the_same_account_is_reported(cli):
         os.execv("/bin/sleep", ["sleep", "120"])
     try:
         result = doctor(cli)
-        assert result.returncode == 1
-        assert lines_with(result, "[warning] sessions", "other terminal session")
+        # Information, not a failure: another terminal of the same person is normal (issue: doctor exited 1 for it).
+        assert result.returncode == 0
+        assert lines_with(result, "[info] sessions", "other terminal session")
         assert "--profile NAME init --protection passphrase" in result.stdout
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -163,7 +166,7 @@ def test_clean_account_exits_0(unix_users, user_python):
     assert init.returncode == 0, init.stderr
     result = unix_users.run_as(user, user_python.argv("-m", "credstore", "doctor"), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "[ok] protection: profile 'default' uses a passphrase" in result.stdout
+    assert "[ok] protection: profile 'default' is protected by passphrase" in result.stdout
     assert "[ok] sessions" in result.stdout
     assert "no problems found" in result.stderr
     # The same user with a key pasted into ~/.bashrc: exit 1.
@@ -175,7 +178,7 @@ def test_clean_account_exits_0(unix_users, user_python):
 
 
 def test_finding_rendering_and_severity():
-    from credstore.doctor import Finding
+    from credstore.app.doctor import Finding
 
     finding = Finding("warning", "t", "m", "f")
     assert finding.is_problem and finding.render() == "[warning] t: m\n    fix: f"

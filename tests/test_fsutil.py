@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from credstore import fsutil
 from credstore.errors import PermissionProblem
-from credstore.store import fsutil
 
 NOBODY = 65534
 

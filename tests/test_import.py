@@ -233,7 +233,7 @@ def test_import_into_missing_store_follows_the_default_level_rule(cli) -> None:
 
 
 def test_remove_netrc_machines_unit() -> None:
-    from credstore.cli.imports import remove_netrc_machines
+    from credstore.sources import remove_netrc_machines
 
     text = (
         "machine a login x password machine\nmachine b login y password z\nmacdef init\ncd /\n\nmachine c password q\n"

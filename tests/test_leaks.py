@@ -181,7 +181,7 @@ def test_canary_never_in_error_messages(cli) -> None:
 
 FORCED_ERROR = r"""
 import sys
-import credstore.store.fsutil as fsutil
+import credstore.fsutil as fsutil
 import credstore.shells as shells
 
 def broken(*args, **kwargs):

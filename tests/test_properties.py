@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from credstore.crypto import envelope
 from credstore.errors import CorruptStoreError, CredstoreError
 from credstore.store.base import Entry, Snapshot
-from credstore.store.local import decode_payload, encode_payload
+from credstore.store.payload import decode_payload, encode_payload
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -222,7 +222,7 @@ def test_header_spliced_from_other_stores(tamperer: Tamperer, tmp_path: Path) ->
     # A header made with this store's own KEK and a fresh DEK: the unwrap succeeds, the payload must not.
     header, _, _ = envelope.parse(good)
     own_kek = tamperer.store.kek_context  # keyfile: the key file; passphrase: the same passphrase
-    from credstore.crypto.kek import protection
+    from credstore.crypto.protection import protection
 
     kek = protection(header.kek_kind, for_reading=True).derive(header.kek_params, own_kek)
     forged_header, forged_dek = envelope.new_header(kek, header.kek_kind, header.kek_params)

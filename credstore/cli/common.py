@@ -1,57 +1,46 @@
-"""Helpers shared by the command modules."""
+"""What the command modules share: the global ``--profile`` option, the application context, and option help.
+
+Command modules import this module, ``terminal`` and the application layer, never each other.
+"""
 
 from __future__ import annotations
 
 import os
-import time
+from collections.abc import Callable
 
 import click
 
-from credstore import catalog, config
+from credstore.app.context import Context
 from credstore.cli import terminal
-from credstore.cli.actions import ask_passphrase
-from credstore.store.base import Backend
-from credstore.store.local import LocalStore
+
+SET_HELP = "Explicit NAME=VALUE (highest precedence; avoid for secrets: argv is visible to other users)."
+SERVICE_HELP = "Use this team service account's key (counts as an explicit argument; attribution stays yours)."
 
 
 def profile_option(ctx: click.Context) -> str | None:
     return (ctx.find_root().obj or {}).get("profile")
 
 
-def open_store(ctx: click.Context, *, interactive: bool | None = None) -> Backend:
-    """Where the current profile's entries live: its local store, or the OpenBao path it is connected to.
-
-    ``interactive`` (default: a terminal is attached) allows passphrase prompts.
-    """
-    if interactive is None:
-        interactive = terminal.has_terminal()
-    return config.open_backend(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
-
-
-def open_local(ctx: click.Context, *, interactive: bool | None = None) -> LocalStore:
-    """The current profile's local encrypted store itself (for init, protection, rollback and vault settings)."""
-    if interactive is None:
-        interactive = terminal.has_terminal()
-    return config.open_profile(profile_option(ctx), interactive=interactive, ask_passphrase=ask_passphrase)
-
-
-def accept_value(name: str, value: str) -> None:
-    """Check a value about to be stored: refuse what no environment can carry (NUL, empty, over 128 KiB); warn when
-    it does not look like what ``name`` usually holds (the value itself is never shown)."""
-    catalog.check_value(name, value)
-    terminal.check_length(name, value)
-    warning = catalog.format_warning(name, value)
-    if warning:
-        terminal.warn(warning)
+def context(
+    ctx: click.Context, *, interactive: bool | None = None, ask_passphrase: Callable[[str], str] | None = None
+) -> Context:
+    """The application context of this command. Passphrases are asked on the terminal when one is attached
+    (``interactive`` None), never (False), or with ``ask_passphrase`` (commands about the passphrase, which may also
+    read it from stdin)."""
+    attached = terminal.has_terminal()
+    if ask_passphrase is None and interactive is not False:
+        ask_passphrase = terminal.ask_passphrase if attached or interactive else None
+    return Context(
+        profile_option(ctx),
+        environ=dict(os.environ),
+        ask_passphrase=ask_passphrase,
+        warn=terminal.warn,
+        terminal=attached,
+    )
 
 
-def age(seconds_since_epoch: float, now: float | None = None) -> str:
-    delta = max(0.0, (now or time.time()) - seconds_since_epoch)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{int(delta // size)}{unit}"
-    return f"{int(delta)}s"
+def passphrase_context(ctx: click.Context) -> Context:
+    """For commands that are about the passphrase (init, unlock, passwd, protect): it may come from stdin."""
+    from credstore.crypto.passphrase import PassphraseInput
 
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)
+    return context(ctx, ask_passphrase=PassphraseInput())

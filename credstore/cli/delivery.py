@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 
 import click
 
-from credstore.cli import actions, terminal
-from credstore.cli.common import profile_option
-from credstore.resolver.gather import gather, parse_assignments
-from credstore.shells import FORMATS, SHELLS
-
-SET_HELP = "Explicit NAME=VALUE (highest precedence; avoid for secrets: argv is visible to other users)."
-SERVICE_HELP = "Use this team service account's key (counts as an explicit argument; attribution stays yours)."
+from credstore.app import delivery
+from credstore.cli.common import SERVICE_HELP, SET_HELP, context
+from credstore.cli.fast import write
+from credstore.resolver.gather import parse_assignments
+from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
 
 
 @click.command("env", context_settings={"ignore_unknown_options": False})
@@ -22,7 +19,7 @@ SERVICE_HELP = "Use this team service account's key (counts as an explicit argum
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="shell", show_default=True)
 @click.option("--prefix", default=None, metavar="PREFIX", help="Prefix every variable name.")
 @click.option(
-    "--for", "target", type=click.Choice(["apptainer", "singularity"]), default=None, help="Container runtime prefix."
+    "--for", "target", type=click.Choice(sorted(CONTAINER_PREFIXES)), default=None, help="Container runtime prefix."
 )
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE", help=SET_HELP)
 @click.option("--service", "service", default=None, metavar="ACCOUNT", help=SERVICE_HELP)
@@ -42,18 +39,17 @@ def env(
     Never prompts and never prints partial output: on failure stdout stays empty, one line goes to stderr and the
     exit code says why (4 when the store is locked).
     """
-    text = actions.env_text(
-        profile_option(ctx),
+    text = delivery.env_text(
+        context(ctx, interactive=False),
         tokens,
-        assignments,
-        dict(os.environ),
+        parse_assignments(assignments),
         service=service,
         shell=shell,
         fmt=fmt,
         prefix=prefix,
         target=target,
     )
-    actions.write(text)
+    write(text)
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True})
@@ -71,7 +67,7 @@ def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None,
         selection, command = [], args
     if not command:
         raise click.UsageError("missing command: credstore exec [SERVICE|NAME]... -- CMD [ARGS]...")
-    actions.run_exec(profile_option(ctx), selection, assignments, dict(os.environ), command, service=service)
+    delivery.run_exec(context(ctx), selection, parse_assignments(assignments), command, service=service)
 
 
 @click.command()
@@ -84,24 +80,7 @@ def explain(
     ctx: click.Context, tokens: tuple[str, ...], assignments: tuple[str, ...], as_json: bool, service: str | None
 ) -> None:
     """For each variable: the layer that won and the layers it shadowed (secret values masked)."""
-    environ = dict(os.environ)
-    gathered = gather(
-        actions.selection(profile_option(ctx), service, None, environ, interactive=terminal.has_terminal()),
-        tokens,
-        parse_assignments(assignments),
-        environ,
-    )
-    from credstore.resolver.layers import resolve
-
-    resolved = {r.name: r for r in resolve(gathered.layers, gathered.names)}
-    names = gathered.names if gathered.names is not None else sorted(resolved)
-    rows = []
-    for name in names:
-        item = resolved.get(name)
-        if item is None:
-            rows.append({"name": name, "source": None, "shadowed": [], "value": None, "secret": None})
-        else:
-            rows.append(item.to_json())
+    rows = delivery.explain_rows(context(ctx), tokens, parse_assignments(assignments), service=service)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -111,7 +90,7 @@ def explain(
             continue
         line = f"{row['name']}: {row['source']} = {row['value']}"
         if row["shadowed"]:
-            line += f"  (shadows {', '.join(row['shadowed'])})"
+            line += f"  (shadows {', '.join(row['shadowed'])})"  # type: ignore[arg-type]
         click.echo(line)
 
 

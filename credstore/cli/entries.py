@@ -3,57 +3,23 @@
 from __future__ import annotations
 
 import json
-import time
 
 import click
 
-from credstore import audit, catalog
+from credstore import catalog
+from credstore.app import entries, protection
 from credstore.catalog import SERVICES, check_name
 from credstore.cli import terminal
-from credstore.cli.common import accept_value, age, open_local, open_store
-from credstore.errors import AuthError, NotFoundError, UsageError
-from credstore.store.base import Backend, Entry, Snapshot
-from credstore.store.local import LocalStore
-
-
-def ensure_store(store: LocalStore, protection: str | None = None) -> bool:
-    """Create the profile if it does not exist yet (the first `set` does this). True if it was created."""
-    if store.exists():
-        return False
-    from credstore.cli.protection import create_store
-
-    create_store(store, protection)  # the default level rule; says which level was used
-    audit.record("init", profile=store.profile, via="first write")
-    return True
-
-
-def set_value(snapshot: Snapshot, name: str, value: str, secret: bool, now: float) -> None:
-    """Put ``value`` under ``name``: a new entry, or the old one with the new value (its creation time, rotation
-    history and previous value kept)."""
-    old = snapshot.entries.get(name)
-    if old is None:
-        snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
-    else:
-        snapshot.entries[name] = old._replace(value=value, secret=secret, updated=now)
-
-
-def put_entry(store: Backend, name: str, value: str, secret: bool) -> None:
-    """Store one value in one write (previous values whose grace period is over are forgotten on the way)."""
-    now = time.time()
-
-    def change(snapshot: Snapshot) -> None:
-        from credstore.store.shared import drop_expired_previous
-
-        drop_expired_previous(snapshot, now)
-        set_value(snapshot, name, value, secret, now)
-
-    store.modify(change)
+from credstore.cli.common import context, passphrase_context
+from credstore.crypto.protection import LEVELS
+from credstore.errors import UsageError
 
 
 @click.command()
 @click.option(
     "--protection",
-    type=click.Choice(["passphrase", "keyring", "keyfile"]),
+    "protection_level",
+    type=click.Choice(list(LEVELS)),
     default=None,
     help="How the store's key is protected (default: keyring if an OS keyring works, else passphrase on a terminal).",
 )
@@ -91,7 +57,7 @@ def put_entry(store: Backend, name: str, value: str, secret: bool) -> None:
 @click.option("--approle", is_flag=True, help="vault: log in with AppRole (--role-id; secret id from stdin).")
 @click.option("--role-id", default=None, metavar="ID", help="vault: AppRole role id.")
 @click.pass_context
-def init(ctx: click.Context, protection: str | None, backend: str, **vault: object) -> None:
+def init(ctx: click.Context, protection_level: str | None, backend: str, **vault: object) -> None:
     """Create the profile's encrypted store, or connect the profile to OpenBao / Vault (--backend vault).
 
     \b
@@ -104,19 +70,17 @@ def init(ctx: click.Context, protection: str | None, backend: str, **vault: obje
     credstore init --backend vault --url https://bao.example.org:8200   # then paste the token
     """
     if backend == "vault":
-        from credstore.cli.vault import init_vault
+        from credstore.app import vault as vault_app
 
-        init_vault(ctx, protection=protection, **vault)  # type: ignore[arg-type]
+        cli_ctx = passphrase_context(ctx)
+        line = vault_app.connect(cli_ctx, protection=protection_level, read_secret=terminal.read_secret, **vault)  # type: ignore[arg-type]
+        click.echo(line, err=True)
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
         raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
-    from credstore.cli.protection import create_store, passphrase_store
-
-    store = passphrase_store(ctx)
-    if store.exists():
-        raise UsageError(f"profile '{store.profile}' already exists at {store.path}")
-    create_store(store, protection)
-    audit.record("init", profile=store.profile)
+    app_ctx = passphrase_context(ctx)
+    protection.create_profile(app_ctx, protection_level)
+    app_ctx.audit("init")
 
 
 @click.command("set")
@@ -135,18 +99,12 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
     check_name(name)
     secret = catalog.is_secret(name) if secret_flag is None else secret_flag == "secret"  # noqa: S105
     if value is not None and secret:
-        raise UsageError(
-            f"refusing to take the secret {name} from the command line, where `ps` shows it to every user; "
-            f'pipe it instead: printf %s "$VALUE" | credstore set {name} (or run `credstore set {name}` and type it)'
-        )
+        entries.refuse_secret_on_argv(name, f"set {name}")
     if value is None:
         value = terminal.read_value(name, secret=secret)
-    accept_value(name, value)
-    store = open_store(ctx)
-    ensure_store(store)
-    put_entry(store, name, value, secret)
-    audit.record("set", profile=store.profile, names=[name])
-    click.echo(f"stored {name} in profile '{store.profile}'" + (" (secret)" if secret else ""), err=True)
+    app_ctx = context(ctx)
+    profile = entries.put(app_ctx, [(name, value, secret)])
+    click.echo(f"stored {name} in profile '{profile}'" + (" (secret)" if secret else ""), err=True)
 
 
 @click.command()
@@ -154,17 +112,7 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
 @click.pass_context
 def get(ctx: click.Context, name: str) -> None:
     """Print the stored value of NAME (for scripts)."""
-    check_name(name)
-    store = open_store(ctx)
-    try:
-        entry = store.read().entries.get(name)
-    except AuthError:
-        audit.record("failed-unlock", profile=store.profile)
-        raise
-    if entry is None:
-        raise NotFoundError(f"{name} is not stored in profile '{store.profile}'")
-    audit.record("get", profile=store.profile, names=[name])
-    click.echo(entry.value)
+    click.echo(entries.get(context(ctx), name))
 
 
 @click.command()
@@ -172,21 +120,9 @@ def get(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Remove stored entries."""
-    for name in names:
-        check_name(name)
-    store = open_store(ctx)
-
-    def change(snapshot: Snapshot) -> list[str]:
-        missing = [n for n in names if n not in snapshot.entries]
-        if missing:
-            raise NotFoundError(f"not stored in profile '{store.profile}': {', '.join(missing)}; nothing removed")
-        for n in names:
-            del snapshot.entries[n]
-        return list(names)
-
-    removed = store.modify(change)
-    audit.record("rm", profile=store.profile, names=removed)
-    click.echo(f"removed {', '.join(removed)} from profile '{store.profile}'", err=True)
+    app_ctx = context(ctx)
+    removed = entries.remove(app_ctx, names)
+    click.echo(f"removed {', '.join(removed)} from profile '{app_ctx.profile}'", err=True)
 
 
 @click.command("list")
@@ -194,26 +130,13 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """Show stored entries; secret values are masked entirely."""
-    store = open_store(ctx)
-    snapshot = store.read()
-    now = time.time()
-    rows = []
-    for name, entry in sorted(snapshot.entries.items()):
-        rows.append(
-            {
-                "profile": store.profile,
-                "name": name,
-                "service": catalog.service_of(name) or "-",
-                "secret": entry.secret,
-                "age": age(entry.updated, now),
-                "value": "********" if entry.secret else entry.value,
-            }
-        )
+    app_ctx = context(ctx)
+    rows = entries.list_rows(app_ctx)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"profile '{store.profile}' is empty", err=True)
+        click.echo(f"profile '{app_ctx.profile}' is empty", err=True)
         return
     header = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
     table = [header]
@@ -242,33 +165,20 @@ def add(ctx: click.Context, service: str) -> None:
         value = terminal.read_line(f"{variable.name} ({variable.description})", secret=variable.secret)
         if not value:
             continue
-        accept_value(variable.name, value)
         values.append((variable.name, value, variable.secret))
     if not values:
         raise UsageError(f"nothing entered for {service}; nothing stored")
-    store = open_store(ctx)
-    ensure_store(store)
-    now = time.time()
-
-    def change(snapshot: Snapshot) -> None:
-        from credstore.store.shared import drop_expired_previous
-
-        drop_expired_previous(snapshot, now)
-        for name, value, secret in values:
-            set_value(snapshot, name, value, secret, now)  # keeps rotation history and a previous value
-
-    store.modify(change)
-    audit.record("set", profile=store.profile, names=[n for n, _, _ in values], via="add")
-    click.echo(f"stored {', '.join(n for n, _, _ in values)} in profile '{store.profile}'", err=True)
+    profile = entries.put(context(ctx), values, via="add")
+    click.echo(f"stored {', '.join(n for n, _, _ in values)} in profile '{profile}'", err=True)
 
 
 @click.command("accept-rollback")
 @click.pass_context
 def accept_rollback(ctx: click.Context) -> None:
     """Accept a store restored from an older copy on purpose (clears the rollback alarm)."""
-    store = open_local(ctx)
-    generation = store.accept_rollback()
-    click.echo(f"profile '{store.profile}' accepted at generation {generation}", err=True)
+    app_ctx = context(ctx)
+    generation = entries.accept_rollback(app_ctx)
+    click.echo(f"profile '{app_ctx.profile}' accepted at generation {generation}", err=True)
 
 
 COMMANDS = [init, set_, get, rm, list_, add, accept_rollback]

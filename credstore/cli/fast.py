@@ -7,7 +7,9 @@ choice) returns None and the full click CLI handles it, with its complete error 
 
 from __future__ import annotations
 
-import os
+import sys
+
+from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
 
 _ENV_VALUE_OPTIONS = {
     "--shell": "shell",
@@ -16,11 +18,7 @@ _ENV_VALUE_OPTIONS = {
     "--for": "target",
     "--service": "service",
 }
-_CHOICES = {
-    "shell": ("bash", "zsh", "sh", "fish", "powershell"),
-    "fmt": ("shell", "dotenv", "json"),
-    "target": ("apptainer", "singularity"),
-}
+_CHOICES = {"shell": SHELLS, "fmt": FORMATS, "target": tuple(CONTAINER_PREFIXES)}
 
 
 def _split_option(arg: str, rest: list[str]) -> tuple[str, str] | None:
@@ -116,30 +114,34 @@ def run(args: list[str]) -> int | None:
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
-    from credstore.cli import actions
+    options = parse_env(rest) if command == "env" else parse_exec(rest)
+    if options is None:
+        return None
+    from credstore.app import delivery
+    from credstore.app.context import Context
+    from credstore.resolver.gather import parse_assignments
 
-    environ = dict(os.environ)
+    explicit = parse_assignments(options["sets"])
     if command == "env":
-        options = parse_env(rest)
-        if options is None:
-            return None
-        text = actions.env_text(
-            profile,
+        text = delivery.env_text(
+            Context(profile),  # never asks: a locked store is exit 4
             options["tokens"],
-            options["sets"],
-            environ,
+            explicit,
             service=options["service"],
             shell=options["shell"],
             fmt=options["fmt"],
             prefix=options["prefix"],
             target=options["target"],
         )
-        actions.write(text)
+        write(text)
         return 0
-    options = parse_exec(rest)
-    if options is None:
-        return None
-    actions.run_exec(
-        profile, options["tokens"], options["sets"], environ, options["command"], service=options["service"]
-    )
+    from credstore.cli.terminal import passphrase_asker
+
+    ctx = Context(profile, ask_passphrase=passphrase_asker())
+    delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
+
+
+def write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()

@@ -3,72 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import click
 
 from credstore import audit
-from credstore.catalog import check_name, check_value
+from credstore.app import rotation
 from credstore.cli import terminal
-from credstore.cli.common import open_store
-from credstore.cli.service import entry_rows
+from credstore.cli.common import context
 from credstore.durations import format_duration, parse_duration
-from credstore.errors import CredstoreError, NotFoundError, PermissionProblem, UsageError
-from credstore.resolver.exported import MARKER
-from credstore.store.base import Backend, Snapshot
-from credstore.store.shared import SharedRoot, drop_expired_previous, open_service
+from credstore.errors import UsageError
+from credstore.store.base import Entry
 
 DEFAULT_GRACE = "7d"
-
-
-class VerifyFailed(CredstoreError):
-    """The --verify command rejected the new value; nothing was changed (exit 1)."""
-
-
-class ChangedMeanwhile(CredstoreError):
-    """Someone else changed the entry while --verify ran; nothing was changed (exit 1)."""
-
-
-def _verify(command: str, base: Snapshot, name: str, value: str) -> None:
-    """Run the person's own command string with ``sh -c``, the candidate value in its environment only.
-
-    The command's argv (visible in `ps`) holds only what the person typed; the value travels in the environment.
-    Its stdout goes to credstore's stderr so `rotate` never prints anything a script could capture by mistake.
-    """
-    child = dict(os.environ)
-    # The store's own values (e.g. a service's WANDB_BASE_URL) apply, so the key is checked against its server.
-    child.update({entry_name: entry.value for entry_name, entry in base.entries.items()})
-    child[name] = value
-    child.pop(MARKER, None)
-    try:
-        proc = subprocess.run(["/bin/sh", "-c", command], env=child, stdout=sys.stderr.fileno(), check=False)
-    except OSError as exc:
-        raise VerifyFailed(f"could not run the --verify command ({exc.strerror}); {name} was not changed") from None
-    if proc.returncode != 0:
-        raise VerifyFailed(
-            f"the --verify command failed (exit status {proc.returncode}); {name} was not changed and keeps its "
-            "old value"
-        )
-
-
-def _target(ctx: click.Context, service: str | None) -> tuple[Backend, str]:
-    if service is not None:
-        from credstore import config
-
-        store = config.open_service(service, open_store(ctx))
-        return store, f"service account '{store.name}'"  # type: ignore[attr-defined]
-    store = open_store(ctx)
-    return store, f"profile '{store.profile}'"
-
-
-def _audit(event: str, backend: Backend, names: list[str], **fields: object) -> None:
-    if backend.source.startswith("service:"):
-        audit.record_service(event, backend.source.partition(":")[2], names=names, **fields)
-    else:
-        audit.record(event, profile=backend.source.partition(":")[2], names=names, **fields)
 
 
 @click.command()
@@ -89,98 +36,24 @@ def rotate(
     --verify runs CMD with `sh -c` and the new value in its environment (never on its command line); if CMD
     fails, the old value stays. The previous value is dropped at the first write after the grace period ends.
     """
-    check_name(name)
     if rollback and grace is not None:
         raise UsageError("--grace does not apply to --rollback")
     grace_seconds = parse_duration(DEFAULT_GRACE if grace is None else grace, option="--grace")
-    backend, where = _target(ctx, service)
-    before = backend.read()
-    current = before.entries.get(name)
-    if current is None:
-        raise NotFoundError(f"{name} is not stored in {where}; store it first with `set`")
-    now = time.time()
-    if rollback:
-        if current.previous is None or (current.previous_expires or 0) <= now:
-            raise NotFoundError(f"{name} in {where} has no previous value to roll back to (none, or its grace ended)")
-        candidate = current.previous
-    else:
-        candidate = terminal.read_value(name, secret=current.secret, prompt=f"new value for {name}: ")
-        check_value(name, candidate)
-        terminal.check_length(name, candidate)
-        if candidate == current.value:
-            raise UsageError(f"the new value of {name} is the same as the current one; nothing changed")
-    if verify:
-        _verify(verify, before, name, candidate)
-        terminal.warn(f"--verify accepted the {'previous' if rollback else 'new'} value of {name}")
 
-    def change(snapshot: Snapshot) -> None:
-        entry = snapshot.entries.get(name)
-        if entry is None or entry.value != current.value:
-            raise ChangedMeanwhile(f"{name} in {where} was changed by someone else meanwhile; nothing changed, retry")
-        drop_expired_previous(snapshot, now)
-        entry = snapshot.entries[name]
-        if rollback:
-            rotations = entry.rotations[:-1]
-            # The restored value dates from the rotation before the undone one (or creation): an upper bound on
-            # its age, so `check --max-age` never under-reports it.
-            updated = rotations[-1] if rotations else entry.created
-            snapshot.entries[name] = entry._replace(
-                value=candidate, updated=updated, rotations=rotations, previous=None, previous_expires=None
-            )
-        else:
-            snapshot.entries[name] = entry._replace(
-                value=candidate,
-                updated=now,
-                rotations=(*entry.rotations, now),
-                previous=entry.value if grace_seconds > 0 else None,
-                previous_expires=now + grace_seconds if grace_seconds > 0 else None,
-            )
+    def read_new_value(current: Entry) -> str:
+        return terminal.read_value(name, secret=current.secret, prompt=f"new value for {name}: ")
 
-    backend.modify(change)
-    if rollback:
-        _audit("rollback", backend, [name])
-        terminal.warn(f"rolled {name} in {where} back to its previous value")
-        return
-    _audit("rotate", backend, [name], via="verified" if verify else None)
-    if grace_seconds > 0:
-        until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now + grace_seconds))
-        flag = f" --service {service}" if service else ""
-        terminal.warn(
-            f"rotated {name} in {where}; the previous value is kept until {until} "
-            f"(undo with: credstore rotate {name}{flag} --rollback)"
-        )
-    else:
-        terminal.warn(f"rotated {name} in {where}; the previous value was not kept (--grace 0)")
-
-
-def _all_rows(ctx: click.Context, now: float) -> tuple[list[dict[str, object]], list[str]]:
-    """Personal entries and every service account entry this person can read; plus notes on what was skipped."""
-    rows: list[dict[str, object]] = []
-    notes: list[str] = []
-    store = open_store(ctx)
-    if store.exists():
-        snapshot = store.read()
-        rows += entry_rows(store.source, snapshot, now)
-        from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
-
-        default_service = snapshot.settings.get(DEFAULT_SERVICE_SETTING)
-        if default_service and hasattr(store, "open_service"):  # a remote profile: its team's account, same engine
-            rows += entry_rows(f"service:{default_service}", store.open_service(default_service).read(), now)
-    try:
-        infos = SharedRoot.from_environ().services()
-    except CredstoreError as exc:
-        notes.append(f"service accounts skipped: {exc}")
-        infos = []
-    for info in infos:
-        if not info.member and os.geteuid() != 0:
-            continue
-        try:
-            rows += entry_rows(f"service:{info.name}", open_service(info.name).read(), now)
-        except PermissionProblem as exc:
-            notes.append(f"service account '{info.name}' skipped: {exc}")
-        except NotFoundError:
-            continue
-    return rows, notes
+    app_ctx = context(ctx)
+    line = rotation.rotate(
+        app_ctx,
+        name,
+        service=service,
+        grace_seconds=grace_seconds,
+        rollback=rollback,
+        read_new_value=read_new_value,
+        verify=verify,
+    )
+    app_ctx.warn(line)
 
 
 @click.command()
@@ -189,7 +62,7 @@ def _all_rows(ctx: click.Context, now: float) -> tuple[list[dict[str, object]], 
 def status(ctx: click.Context, as_json: bool) -> None:
     """Every entry you can reach (profile and service accounts): age, last rotation, rollback window."""
     now = time.time()
-    rows, notes = _all_rows(ctx, now)
+    rows, notes = rotation.status_rows(context(ctx), now)
     for note in notes:
         terminal.warn(note)
     if as_json:
@@ -227,7 +100,7 @@ def check(ctx: click.Context, max_age: str) -> None:
     """Exit 1 and list every secret older than --max-age (for cron and CI); exit 0 when none is."""
     limit = parse_duration(max_age, option="--max-age")
     now = time.time()
-    rows, notes = _all_rows(ctx, now)
+    rows, notes = rotation.status_rows(context(ctx), now)
     for note in notes:
         terminal.warn(note)
     secrets = [r for r in rows if r["secret"]]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
+from credstore.app.entries import MAX_ENV_STRING, check_length
 from credstore.errors import UsageError
-
-# Linux limits one "NAME=value" string in an environment to MAX_ARG_STRLEN (32 pages = 128 KiB), so a longer value
-# could be stored but never exported: refuse it at the door.
-MAX_ENV_STRING = 131072 - 1
 
 
 def warn(message: str) -> None:
@@ -77,8 +75,18 @@ def read_line(name: str, *, secret: bool) -> str:
     return decode_input(raw, name)
 
 
-def check_length(name: str, value: str) -> None:
-    if len(name) + 1 + len(value.encode()) > MAX_ENV_STRING:
-        raise UsageError(
-            f"the value for {name} is longer than an environment variable can be on Linux (128 KiB); nothing was stored"
-        )
+def ask_passphrase(prompt: str) -> str:
+    """Read a passphrase from the terminal without echo (never from argv or the environment)."""
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
+def passphrase_asker() -> Callable[[str], str] | None:
+    """How commands that may prompt ask for a passphrase: on the terminal when one is attached, else never."""
+    return ask_passphrase if has_terminal() else None
+
+
+def read_secret(what: str, prompt: str) -> str:
+    """One secret (a token, a secret id): hidden from the terminal, or one value from stdin; never from argv."""
+    return read_value(what, secret=True, prompt=prompt)

@@ -1,181 +1,20 @@
-"""``credstore init --backend vault`` and the ``credstore vault ...`` commands (login, logout, status, cache, config).
+"""``credstore vault ...``: login, logout, status, cache, config of a profile kept in OpenBao / Vault KV v2.
 
 The token (or the AppRole secret id that buys one) is read from the terminal without echo or from stdin, never from
-argv, and kept in the profile's LOCAL encrypted store (see ``store/vault_profile.py``), never in ``~/.vault-token``.
+argv, and kept in the profile's LOCAL encrypted store (see ``app/vault.py``), never in ``~/.vault-token``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import time
-from typing import Any
 
 import click
 
 from credstore import durations
+from credstore.app import vault as vault_app
 from credstore.cli import terminal
-from credstore.cli.common import open_local
-from credstore.errors import AuthError, CredstoreError, NotFoundError, PermissionProblem, UsageError
-from credstore.store.local import LocalStore
-
-
-def _vault_modules() -> Any:
-    from credstore.store import vault_profile
-
-    vault_profile.require_hvac()
-    return vault_profile
-
-
-def _read_token(approle: bool, role_id: str | None, url: str, settings: dict[str, str]) -> tuple[str, dict, str]:
-    """Read a token (or an AppRole secret id and log in); check it with the server. (token, info, source)."""
-    vp = _vault_modules()
-    from credstore.store.vault import login_approle, token_info
-
-    ca_cert = settings.get(vp.CA_CERT) or None
-    timeout = float(settings.get(vp.TIMEOUT) or vp.DEFAULT_TIMEOUT)
-    if approle:
-        if not role_id:
-            raise UsageError("--approle needs --role-id ID (the secret id is read from the terminal or stdin)")
-        secret_id = terminal.read_value("AppRole secret id", secret=True, prompt="AppRole secret id (hidden): ")
-        if not secret_id:
-            raise UsageError("no AppRole secret id given (type it, or pipe it on stdin)")
-        token = login_approle(url, role_id, secret_id, timeout=timeout, ca_cert=ca_cert)
-        source = "approle"
-    else:
-        if role_id:
-            raise UsageError("--role-id goes with --approle")
-        token = terminal.read_value("OpenBao token", secret=True, prompt="OpenBao / Vault token (hidden): ").strip()
-        if not token:
-            raise UsageError("no token given (type it, or pipe it on stdin); nothing changed")
-        source = "token"
-    info = token_info(url, token, timeout=timeout, ca_cert=ca_cert)
-    return token, info, source
-
-
-def _set_local(local: LocalStore, values: dict[str, str | None]) -> None:
-    from credstore.store.vault_profile import set_local_settings
-
-    set_local_settings(local, values)
-
-
-def _is_loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def init_vault(
-    ctx: click.Context,
-    *,
-    protection: str | None,
-    url: str | None,
-    mount: str,
-    path_prefix: str,
-    user: str | None,
-    service: str | None,
-    ca_cert: str | None,
-    timeout: float,
-    cache_max_age: str | None,
-    approle: bool,
-    role_id: str | None,
-) -> None:
-    """Connect the current profile to a KV v2 mount (creating its local store for the token and settings)."""
-    vp = _vault_modules()
-    from credstore.store.vault import _check_path, _display_url
-
-    if not url:
-        raise UsageError("--backend vault needs --url https://openbao.example.org:8200")
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--url must start with https:// (or http:// for loopback): {_display_url(url)}")
-    if url.startswith("http://") and not _is_loopback(url):
-        raise UsageError(
-            f"--url {_display_url(url)}: plain http would send the token and every value unencrypted; "
-            "use https:// (http:// is accepted for loopback addresses only)"
-        )
-    if timeout <= 0:
-        raise UsageError("--timeout must be more than 0 seconds")
-    if ca_cert:
-        ca_cert = os.path.abspath(os.path.expanduser(ca_cert))
-        if not os.path.isfile(ca_cert):
-            raise NotFoundError(f"--ca-cert: no such file: {ca_cert}")
-    max_age = vp.parse_cache_age(cache_max_age) if cache_max_age is not None else 0.0
-    from credstore.cli.protection import passphrase_store
-
-    local = passphrase_store(ctx)
-    if service and user:
-        raise UsageError("--service and --user name different paths; give one")
-    if service:
-        from credstore.store.shared import check_service_name
-
-        path = vp.service_path(path_prefix, check_service_name(service))
-    else:
-        path = vp.personal_path(path_prefix, user or vp.unix_user(), local.profile)
-    mount = _check_path("mount", mount)
-    config: dict[str, str | None] = {
-        vp.BACKEND: "vault",
-        vp.URL: url.rstrip("/"),
-        vp.MOUNT: mount,
-        vp.PREFIX: path_prefix.strip("/"),
-        vp.USER: user or vp.unix_user(),
-        vp.PATH: path,
-        vp.CA_CERT: ca_cert,
-        vp.TIMEOUT: repr(float(timeout)),
-        vp.CACHE_MAX_AGE: repr(max_age),
-        vp.CACHE: None,
-    }
-    if local.exists():
-        existing = local.read()
-        if existing.entries:
-            raise UsageError(
-                f"profile '{local.profile}' already holds {len(existing.entries)} entries in the local store; "
-                "connect another profile (--profile NAME) or remove them first"
-            )
-    # Check the token before anything is written.
-    token, info, source = _read_token(approle, role_id, url, {k: v for k, v in config.items() if v is not None})
-    if not local.exists():
-        from credstore.cli.protection import create_store
-
-        create_store(local, protection)
-    _set_local(local, {**config, **vp.token_settings(token, info, source)})
-    profile = vp.VaultProfile(local, local.read().settings, use_cache=False)
-    try:
-        snapshot = profile.read()
-        if not snapshot.settings.get("fingerprint_key"):
-            profile.modify(lambda s: None)  # writes the remote settings (fingerprint key) once
-        where = "connected to"
-    except PermissionProblem as exc:
-        where = "configured for"
-        terminal.warn(f"{exc} (the profile is set up; ask an admin for a policy on {mount}/{path})")
-    ttl = int(info.get("ttl") or 0)
-    click.echo(
-        f"profile '{local.profile}' {where} {_display_url(url)} at {mount}/{path} "
-        f"(token: {'no expiry' if not ttl else 'ttl ' + durations.format_duration(ttl)}; "
-        f"kept in the local store, protection: {local.protection_kind()})",
-        err=True,
-    )
-
-
-def _open_vault(ctx: click.Context) -> Any:
-    """(module, local store, settings) of the current profile, which must be a vault profile."""
-    vp = _vault_modules()
-    local = open_local(ctx)
-    if not local.exists():
-        raise NotFoundError(
-            f"no credstore profile '{local.profile}' yet; connect it with: credstore init --backend vault --url URL"
-        )
-    settings = local.read().settings
-    if not vp.is_vault(settings):
-        raise UsageError(f"profile '{local.profile}' uses the local store, not OpenBao / Vault")
-    return vp, local, settings
+from credstore.cli.common import context
+from credstore.errors import UsageError
 
 
 @click.group("vault")
@@ -200,28 +39,14 @@ def login(ctx: click.Context, approle: bool, role_id: str | None, refused: str |
             "refusing to take a token or secret id from the command line, where `ps` shows it to every user; "
             'type it when asked, or pipe it: printf %s "$TOKEN" | credstore vault login'
         )
-    vp, local, settings = _open_vault(ctx)
-    token, info, source = _read_token(approle, role_id, settings[vp.URL], settings)
-    _set_local(local, vp.token_settings(token, info, source))
-    ttl = int(info.get("ttl") or 0)
-    expiry = "no expiry" if not ttl else "ttl " + durations.format_duration(ttl)
-    click.echo(
-        f"token stored in profile '{local.profile}' ({expiry}"
-        f"{', renewable' if info.get('renewable') else ''}; policies: {', '.join(info.get('policies') or []) or '-'})",
-        err=True,
-    )
+    click.echo(vault_app.login(context(ctx), approle, role_id, terminal.read_secret), err=True)
 
 
 @vault_group.command("logout")
 @click.pass_context
 def logout(ctx: click.Context) -> None:
     """Forget the stored token (and the cached copy of the entries)."""
-    vp, local, _ = _open_vault(ctx)
-    _set_local(
-        local,
-        {vp.TOKEN: None, vp.TOKEN_EXPIRES: None, vp.TOKEN_TTL: None, vp.TOKEN_RENEWABLE: None, vp.CACHE: None},
-    )
-    click.echo(f"token and cache removed from profile '{local.profile}'", err=True)
+    click.echo(vault_app.logout(context(ctx)), err=True)
 
 
 @vault_group.command("status")
@@ -229,43 +54,7 @@ def logout(ctx: click.Context) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Where the profile lives, the token's ttl (renewing it when renewable), the server and the cache."""
-    vp, local, settings = _open_vault(ctx)
-    from credstore.store.vault import _display_url, token_info
-
-    profile = vp.VaultProfile(local, settings, use_cache=False)
-    out: dict[str, Any] = {
-        "profile": local.profile,
-        "url": _display_url(settings[vp.URL]),
-        "mount": profile.mount,
-        "path": profile.path,
-        "source": profile.source,
-        "ca_cert": settings.get(vp.CA_CERT) or None,
-        "timeout": profile._s.timeout,
-        "token_from": f"${profile.token_var}"
-        if profile.token_var
-        else f"local store ({settings.get(vp.TOKEN_SOURCE)})",
-    }
-    problem: CredstoreError | None = None
-    try:
-        renewed = profile.maybe_renew(force=True)
-        info = token_info(
-            profile._s.url, _token_of(profile, settings), timeout=profile._s.timeout, ca_cert=out["ca_cert"]
-        )
-        out.update(
-            token_ttl=info["ttl"],
-            token_renewable=info["renewable"],
-            token_renewed=renewed is not None,
-            policies=info["policies"],
-            server="ok",
-        )
-        out["entries"] = len(profile.read().entries)
-    except AuthError as exc:
-        problem = profile._auth_context(exc)
-        out["server"] = "ok"
-    except CredstoreError as exc:
-        problem = exc
-        out["server"] = str(exc)
-    out["cache"] = profile.cache_info()
+    out, problem = vault_app.status(context(ctx))
     if as_json:
         click.echo(json.dumps(out, indent=2))
     else:
@@ -293,13 +82,6 @@ def status(ctx: click.Context, as_json: bool) -> None:
         raise problem
 
 
-def _token_of(profile: Any, settings: dict[str, str]) -> str:
-    from credstore.store.vault_profile import TOKEN, env_token
-
-    from_env = env_token(profile.environ)
-    return from_env[1] if from_env else settings.get(TOKEN, "")
-
-
 @vault_group.command("cache")
 @click.option(
     "--max-age",
@@ -315,31 +97,7 @@ def cache(ctx: click.Context, max_age: str | None, clear: bool) -> None:
 
     The copy is kept inside the profile's local encrypted store, never in plaintext.
     """
-    vp, local, settings = _open_vault(ctx)
-    changes: dict[str, str | None] = {}
-    if max_age is not None:
-        seconds = vp.parse_cache_age(max_age)
-        changes[vp.CACHE_MAX_AGE] = repr(seconds)
-        if seconds <= 0:
-            changes[vp.CACHE] = None
-    if clear:
-        changes[vp.CACHE] = None
-    if changes:
-        _set_local(local, changes)
-        settings = {**settings, **{k: v for k, v in changes.items() if v is not None}}
-        for k, v in changes.items():
-            if v is None:
-                settings.pop(k, None)
-    seconds = float(settings.get(vp.CACHE_MAX_AGE) or 0)
-    if seconds <= 0:
-        click.echo(f"profile '{local.profile}': cache off", err=True)
-        return
-    raw = settings.get(vp.CACHE)
-    state = "empty (filled by the next successful read)"
-    if raw:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            state = f"confirmed {durations.format_duration(time.time() - float(json.loads(raw)['time']))} ago"
-    click.echo(f"profile '{local.profile}': cache max age {durations.format_duration(seconds)}; {state}", err=True)
+    click.echo(vault_app.cache(context(ctx), max_age, clear), err=True)
 
 
 @vault_group.command("config")
@@ -350,26 +108,7 @@ def cache(ctx: click.Context, max_age: str | None, clear: bool) -> None:
 @click.pass_context
 def config_(ctx: click.Context, timeout: float | None, ca_cert: str | None) -> None:
     """Change the connection settings of this profile."""
-    vp, local, settings = _open_vault(ctx)
-    changes: dict[str, str | None] = {}
-    if timeout is not None:
-        if timeout <= 0:
-            raise UsageError("--timeout must be more than 0 seconds")
-        changes[vp.TIMEOUT] = repr(float(timeout))
-    if ca_cert is not None:
-        if ca_cert:
-            ca_cert = os.path.abspath(os.path.expanduser(ca_cert))
-            if not os.path.isfile(ca_cert):
-                raise NotFoundError(f"--ca-cert: no such file: {ca_cert}")
-        changes[vp.CA_CERT] = ca_cert or None
-    if changes:
-        _set_local(local, changes)
-        settings = local.read().settings
-    click.echo(
-        f"profile '{local.profile}': {vp.describe(settings)}, timeout {settings.get(vp.TIMEOUT, vp.DEFAULT_TIMEOUT)} s"
-        + (f", CA {settings[vp.CA_CERT]}" if settings.get(vp.CA_CERT) else ""),
-        err=True,
-    )
+    click.echo(vault_app.configure(context(ctx), timeout, ca_cert), err=True)
 
 
 COMMANDS = [vault_group]

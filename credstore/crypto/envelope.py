@@ -6,15 +6,14 @@
 A random 256-bit data key (DEK) encrypts the profile as one ChaCha20-Poly1305 message under a per-save key
 HKDF-SHA256(DEK, salt=payload_salt), with every header byte as associated data, so no header field can be changed,
 swapped between stores or downgraded unnoticed. The DEK is wrapped by a key-encryption key (KEK) that the protection
-level provides (``crypto/kek.py``); the wrap binds the store id and the KEK parameters but not the generation, so a
-save never needs the KEK again (an unlocked session only holds the DEK).
+level provides (``crypto/protection.py``); the wrap binds the store id and the KEK parameters but not the
+generation, so a save never needs the KEK again (an unlocked session only holds the DEK).
 
 Failures are told apart: an unwrap that fails is ``AuthError`` (wrong key or passphrase), a payload that fails is
 ``CorruptStoreError``, an unknown version or algorithm is ``UnsupportedFormatError``.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple would turn every string annotation into a
-# ForwardRef and compile it, about 1 ms per class on each `credstore env`.
+# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
 
 import os
 import struct

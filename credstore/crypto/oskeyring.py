@@ -17,7 +17,7 @@ import binascii
 import os
 from typing import Any
 
-from credstore.crypto.kek import KEK_LEN, KekContext, Protection, register
+from credstore.crypto.protection import KEK_LEN, KekContext, Protection
 from credstore.errors import AuthError, CorruptStoreError, UnavailableError
 
 SERVICE = "credstore"
@@ -83,6 +83,7 @@ def _account(params: bytes) -> str:
 class OSKeyringProtection(Protection):
     kind = "keyring"
     description = "random key in your OS keyring (Secret Service / Keychain), unlocked with your desktop login"
+    strength = 2
 
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
         backend = _require()
@@ -96,6 +97,9 @@ class OSKeyringProtection(Protection):
         if stored is None or base64.b64decode(stored) != kek:
             raise UnavailableError("the OS keyring did not keep the key it was given; not using it")
         return kek, account.encode("utf-8")
+
+    def available(self) -> tuple[bool, str]:
+        return status()
 
     def derive(self, params: bytes, ctx: KekContext) -> bytes:
         account = _account(params)
@@ -123,6 +127,3 @@ class OSKeyringProtection(Protection):
             _backend().delete_password(SERVICE, account)
         except Exception:  # noqa: S110 - best effort: the store no longer needs the item
             pass
-
-
-register("keyring", OSKeyringProtection)

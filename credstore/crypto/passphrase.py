@@ -34,8 +34,8 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from credstore.crypto.kek import KEK_LEN, KekContext, Protection, register
-from credstore.errors import AuthError, CorruptStoreError, LockedError, UnsupportedFormatError, UsageError
+from credstore.crypto.protection import KEK_LEN, KekContext, Protection
+from credstore.errors import AuthError, CorruptStoreError, LockedError, UnsupportedFormatError, UsageError, profile_flag
 
 ALGORITHM_ARGON2ID = 1
 SALT_LEN = 16
@@ -170,7 +170,7 @@ def _reads_from_terminal(ask: Callable[[str], str]) -> bool:
 
 
 def _locked_message(ctx: KekContext) -> str:
-    option = "" if ctx.profile == "default" else f"--profile {ctx.profile} "
+    option = profile_flag(ctx.profile)
     return f"profile '{ctx.profile}' is locked; run `credstore {option}unlock`"
 
 
@@ -182,6 +182,9 @@ def _check_length(passphrase: str) -> None:
 class PassphraseProtection(Protection):
     kind = "passphrase"
     description = "Argon2id over a passphrase only you know (protects against anyone who can copy your files)"
+    counts_attempts = True
+    needs_unlock = True
+    strength = 3
 
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
         ask = ctx.ask_passphrase
@@ -247,7 +250,7 @@ class AttemptCounter:
             time.sleep(seconds)
 
     def failed(self) -> None:
-        from credstore.store import fsutil
+        from credstore import fsutil
 
         try:
             fsutil.ensure_private_dir(self.path.parent)
@@ -258,6 +261,3 @@ class AttemptCounter:
     def succeeded(self) -> None:
         with contextlib.suppress(OSError):
             self.path.unlink()
-
-
-register("passphrase", PassphraseProtection)

@@ -1,18 +1,18 @@
-"""Collect the layers for one command: explicit ``--set`` values, a service account, the environment, the profile."""
+"""Collect the layers for one command: explicit ``--set`` values, a service account, the environment, the profile.
 
-from __future__ import annotations
+Pure: it is handed what the backends hold (snapshots); opening and reading them is the application layer's job.
+"""
 
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
+
+from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from credstore.catalog import check_name, check_value, expand
-from credstore.errors import NotFoundError, UsageError
+from credstore.errors import UsageError
 from credstore.resolver.layers import Layer, Resolved, Value, resolve
 from credstore.resolver.plan import EnvPlan, build_layers, fingerprint_key, plan_env, secret_flag, store_layer
-from credstore.store.base import Backend, Snapshot
-
-T = TypeVar("T")
+from credstore.store.base import Entry, Snapshot
 
 #: Profile setting naming the service account chosen with `credstore use-service NAME`.
 DEFAULT_SERVICE_SETTING = "service"
@@ -32,11 +32,22 @@ def parse_assignments(pairs: Sequence[str]) -> dict[str, str]:
     return out
 
 
+class ServiceValues(NamedTuple):
+    """What a service account contributes: its name, its layer's source (``service:NAME`` on this machine,
+    ``vault:...`` on OpenBao), its entries (attribution already left out by the service backend), and whether it was
+    chosen on the command line (an explicit argument) rather than as the profile's default."""
+
+    name: str
+    source: str
+    entries: Mapping[str, Entry]
+    chosen: bool
+
+
 class Gathered:
     """The layers for one command, the selected names (None = all), the refresh-marker key and the service used
     (its name, and the source of its layer: ``service:NAME`` on this machine, ``vault:...`` on OpenBao)."""
 
-    __slots__ = ("_resolved", "fp_key", "layers", "names", "service", "service_source", "snapshot")
+    __slots__ = ("_resolved", "fp_key", "layers", "names", "service", "service_source", "snapshot", "warnings")
 
     def __init__(
         self,
@@ -49,6 +60,8 @@ class Gathered:
     ) -> None:
         self.layers, self.names, self.fp_key, self.snapshot, self.service = layers, names, fp_key, snapshot, service
         self.service_source = service_source
+        #: One-line warnings for the person (the caller decides where they go).
+        self.warnings: list[str] = []
         self._resolved: list[Resolved] | None = None
 
     def resolved(self) -> list[Resolved]:
@@ -61,70 +74,23 @@ class Gathered:
         return plan_env(self.layers, self.names, environ, self.fp_key, self.resolved())
 
 
-class Selection(Backend):
-    """The person's profile plus what one command chose on top of it.
-
-    ``service``: a service account named on the command line (``--service NAME``), which counts as an explicit
-    argument. ``on_gathered``: called with the gathered layers before anything is delivered (the audit log uses it,
-    so a read through ``exec`` is recorded before the process is replaced).
-    """
-
-    def __init__(
-        self,
-        profile: Backend,
-        *,
-        service: str | None = None,
-        on_gathered: Callable[[Gathered], None] | None = None,
-    ) -> None:
-        self.profile = profile
-        self.service = service
-        self.on_gathered = on_gathered
-        self.source = profile.source
-
-    def exists(self) -> bool:
-        return self.profile.exists()
-
-    def read(self) -> Snapshot:
-        return self.profile.read()
-
-    def modify(self, change: Callable[[Snapshot], T]) -> T:
-        return self.profile.modify(change)
-
-
-def service_layer(name: str, environ: Mapping[str, str], profile: Backend | None = None) -> Layer:
-    """A service account's values, without the attribution variables (those are always the person's own)."""
-    from credstore.config import open_service
-    from credstore.store.shared import service_layer_entries
-
-    store = open_service(name, profile, environ)
-    entries = service_layer_entries(store.read())
-    return Layer(store.source, {n: Value(e.value, e.secret) for n, e in entries.items()})
-
-
 def gather(
-    backend: Backend,
+    profile_source: str,
+    snapshot: Snapshot,
     tokens: Sequence[str],
     explicit: Mapping[str, str],
     environ: Mapping[str, str],
+    service: ServiceValues | None = None,
 ) -> Gathered:
+    """The layers for one command, highest precedence first (see ``layers.py``), from the profile's ``snapshot``,
+    an optional service account, ``explicit`` values and the process environment; ``tokens`` select services or
+    names (none: everything stored)."""
     names = expand(list(tokens))
-    selection = backend if isinstance(backend, Selection) else None
-    profile = selection.profile if selection is not None else backend
-    chosen = selection.service if selection is not None else None
-    try:
-        snapshot = profile.read()
-    except NotFoundError:
-        if chosen is None:
-            raise
-        snapshot = Snapshot()  # a person with no profile of their own may still use a service account
-    stored = [store_layer(profile.source, snapshot)]
+    stored = [store_layer(profile_source, snapshot)]
     upper: list[Layer] = []
-    service = chosen or snapshot.settings.get(DEFAULT_SERVICE_SETTING) or None
-    service_source = None
-    if service:
-        layer = service_layer(service, environ, profile)
-        service_source = layer.source
-        if chosen:
+    if service is not None:
+        layer = Layer(service.source, {n: Value(e.value, e.secret) for n, e in service.entries.items()})
+        if service.chosen:
             upper.append(layer)
         else:
             stored.insert(0, layer)
@@ -133,26 +99,27 @@ def gather(
         names = list(dict.fromkeys([*names, *explicit]))
     fp_key = fingerprint_key(snapshot)
     layers = build_layers(stored, explicit_values, environ, fp_key, names, upper)
-    gathered = Gathered(layers, names, fp_key, snapshot, service, service_source)
-    if service:
-        warn_attribution(gathered, environ)
-    if selection is not None and selection.on_gathered is not None:
-        selection.on_gathered(gathered)
+    gathered = Gathered(
+        layers, names, fp_key, snapshot, service.name if service else None, service.source if service else None
+    )
+    warning = attribution_warning(gathered, environ)
+    if warning:
+        gathered.warnings.append(warning)
     return gathered
 
 
-def warn_attribution(gathered: Gathered, environ: Mapping[str, str]) -> None:
+def attribution_warning(gathered: Gathered, environ: Mapping[str, str]) -> str | None:
     """A W&B key from a service account without WANDB_USERNAME: runs would be attributed to the service itself."""
     if gathered.names is not None and "WANDB_API_KEY" not in gathered.names:
-        return
+        return None
     if gathered.service is None or gathered.service_source is None:
-        return
+        return None
     holders = [layer for layer in gathered.layers if "WANDB_API_KEY" in layer.values]
     if not holders or holders[0].source != gathered.service_source:
-        return
+        return None
     if environ.get("WANDB_USERNAME") or any("WANDB_USERNAME" in layer.values for layer in gathered.layers):
-        return
-    sys.stderr.write(
-        f"credstore: warning: WANDB_API_KEY comes from {holders[0].source} but WANDB_USERNAME is not set, so runs "
-        "will be attributed to the service account itself; set yours once with: credstore set WANDB_USERNAME <you>\n"
+        return None
+    return (
+        f"warning: WANDB_API_KEY comes from {holders[0].source} but WANDB_USERNAME is not set, so runs "
+        "will be attributed to the service account itself; set yours once with: credstore set WANDB_USERNAME <you>"
     )

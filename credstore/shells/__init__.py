@@ -1,58 +1,63 @@
-"""Shell and file-format emitters (one module per shell family, as direnv does).
+"""Shell and file-format emitters: one module per shell or format (as direnv has one file per shell).
 
 ``render`` turns ``(NAME, value)`` pairs into text that the chosen shell evaluates (``eval "$(credstore env)"``,
-``credstore env --shell fish | source``, ``credstore env --shell powershell | Invoke-Expression``), or into a
-Docker env file or a JSON object. Every value is carried byte for byte; a format that cannot carry a value
-raises UnrepresentableValue naming the variable, never showing the value.
+``credstore env --shell fish | source``, ``credstore env --shell powershell | Out-String | Invoke-Expression``), or
+into a file format. Every value is carried byte for byte; a format that cannot carry a value raises
+UnrepresentableValue naming the variable, never showing the value.
+
+The registry below is the one place that lists them; the hot path and click take their choices from it, and only
+the one emitter asked for is imported (``credstore env`` runs in every new shell).
+
+- A shell module has ``render(assignments, unsets) -> str`` and ``HOOK`` (the text ``credstore hook SHELL`` prints,
+  or None when the shell has no hook).
+- A format module has ``render(assignments) -> str``.
+
+To add a shell: write ``shells/<module>.py``, then add one ``Shell(...)`` line to ``SHELL_REGISTRY``.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
 
 import importlib
 import os
 from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from credstore.errors import UsageError
 from credstore.shells._common import check_name, check_value
 
-__all__ = ["FORMATS", "SHELLS", "detect_shell", "render"]
-
-SHELLS: tuple[str, ...] = ("bash", "zsh", "sh", "fish", "powershell")
-FORMATS: tuple[str, ...] = ("shell", "dotenv", "json")
-
-# Output -> (emitter module, keyword arguments of its render). Only the one emitter asked for is imported: `credstore
-# env` runs in every new shell.
-_EMITTERS: dict[str, tuple[str, dict[str, bool]]] = {
-    "bash": ("posix", {"bash": True}),
-    "zsh": ("posix", {}),
-    "sh": ("posix", {}),
-    "fish": ("fish", {}),
-    "powershell": ("powershell", {}),
-    "dotenv": ("dotenv", {}),
-    "json": ("json_format", {}),
-}
+__all__ = ["CONTAINER_PREFIXES", "FORMATS", "HOOK_SHELLS", "SHELLS", "detect_shell", "hook_text", "render"]
 
 
-def _emit(output: str, *args: object) -> str:
-    module, options = _EMITTERS[output]
-    return importlib.import_module(f"credstore.shells.{module}").render(*args, **options)  # type: ignore[no-any-return]
+class Shell(NamedTuple):
+    name: str
+    module: str
+    #: Basenames of ``$SHELL`` that mean this shell (for the default ``--shell``).
+    basenames: tuple[str, ...]
+    #: Whether ``credstore hook NAME`` is offered (the module's HOOK is not None).
+    has_hook: bool = False
 
 
-_BASENAMES = {
-    "bash": "bash",
-    "zsh": "zsh",
-    "fish": "fish",
-    "sh": "sh",
-    "dash": "sh",
-    "ash": "sh",
-    "ksh": "sh",
-    "ksh93": "sh",
-    "mksh": "sh",
-    "pdksh": "sh",
-    "busybox": "sh",
-    "pwsh": "powershell",
-    "powershell": "powershell",
-}
+SHELL_REGISTRY: tuple[Shell, ...] = (
+    Shell("bash", "bash", ("bash",), has_hook=True),
+    Shell("zsh", "zsh", ("zsh",), has_hook=True),
+    Shell("sh", "sh", ("sh", "dash", "ash", "ksh", "ksh93", "mksh", "pdksh", "busybox")),
+    Shell("fish", "fish", ("fish",), has_hook=True),
+    Shell("powershell", "powershell", ("pwsh", "powershell")),
+)
+#: ``--format`` name -> module; ``shell`` means the ``--shell`` emitter.
+FORMAT_REGISTRY: dict[str, str] = {"dotenv": "dotenv", "json": "json_format"}
+#: ``env --for RUNTIME``: the prefix that container runtime turns into a variable inside the container.
+CONTAINER_PREFIXES: dict[str, str] = {"apptainer": "APPTAINERENV_", "singularity": "SINGULARITYENV_"}
+
+SHELLS: tuple[str, ...] = tuple(shell.name for shell in SHELL_REGISTRY)
+HOOK_SHELLS: tuple[str, ...] = tuple(shell.name for shell in SHELL_REGISTRY if shell.has_hook)
+FORMATS: tuple[str, ...] = ("shell", *FORMAT_REGISTRY)
+_BY_NAME = {shell.name: shell for shell in SHELL_REGISTRY}
+_BASENAMES = {base: shell.name for shell in SHELL_REGISTRY for base in shell.basenames}
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"credstore.shells.{name}")
 
 
 def detect_shell(environ: Mapping[str, str]) -> str:
@@ -62,6 +67,14 @@ def detect_shell(environ: Mapping[str, str]) -> str:
     if base.endswith(".exe"):
         base = base[: -len(".exe")]
     return _BASENAMES.get(base, "sh")
+
+
+def hook_text(shell: str) -> str:
+    """What ``credstore hook SHELL`` prints."""
+    if shell not in HOOK_SHELLS:
+        raise UsageError(f"no hook for {shell!r}: choose one of {', '.join(HOOK_SHELLS)}")
+    text: str = _module(_BY_NAME[shell].module).HOOK
+    return text
 
 
 def render(
@@ -74,12 +87,11 @@ def render(
     """Return text that sets each NAME to its value exactly and unsets each name in ``unsets``.
 
     ``fmt="shell"``: statements for ``shell`` (one of SHELLS), one per line, ending in a newline. Unsets come
-    first, so a name that is both unset and assigned ends up assigned. ``fmt="dotenv"``: Docker ``--env-file``
-    lines (``unsets`` ignored); a value with a newline, CR or NUL raises UnrepresentableValue. ``fmt="json"``:
-    a JSON object and a newline (``unsets`` ignored). Unknown shell or format, or an invalid name, raises
-    UsageError.
+    first, so a name that is both unset and assigned ends up assigned. Another ``fmt`` (one of FORMATS): that file
+    format (``unsets`` ignored); a value the format cannot carry raises UnrepresentableValue. Unknown shell or
+    format, or an invalid name, raises UsageError.
     """
-    if shell not in SHELLS:
+    if shell not in _BY_NAME:
         raise UsageError(f"unknown shell {shell!r}: choose one of {', '.join(SHELLS)}")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -92,6 +104,8 @@ def render(
         name = check_name(item[0])
         pairs.append((name, check_value(name, item[1])))
     if fmt != "shell":
-        return _emit(fmt, pairs)
+        text: str = _module(FORMAT_REGISTRY[fmt]).render(pairs)
+        return text
     names = [check_name(n) for n in unsets]
-    return _emit(shell, pairs, names)
+    text = _module(_BY_NAME[shell].module).render(pairs, names)
+    return text

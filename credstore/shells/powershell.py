@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+HOOK: str | None = None
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
 _DOUBLE = str.maketrans({q: q + q for q in SINGLE_QUOTES})
 

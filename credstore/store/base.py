@@ -123,3 +123,8 @@ class Backend(ABC):
         calling ``modify`` at once both see their change kept: the local store serialises them with a lock, a remote
         engine with check-and-set and retry.
         """
+
+    def service_account(self, name: str) -> "Backend | None":
+        """Service account NAME kept beside this profile on the same engine, if this backend has such (OpenBao);
+        None for backends whose service accounts live elsewhere (the local store: the shared directory)."""
+        return None

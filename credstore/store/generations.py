@@ -13,7 +13,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
-from credstore.store import fsutil
+from credstore import fsutil
 
 
 class GenerationWatch:

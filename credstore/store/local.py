@@ -5,6 +5,7 @@ Layout under the store home (``CREDSTORE_HOME``, default ``platformdirs.user_dat
     profiles/<profile>.store   the encrypted profile, 0600
     profiles/<profile>.key     the key file, for the keyfile protection level only, 0600
     profiles/<profile>.lock    the write lock (flock), 0600
+    profiles/<profile>.profile the plain profile file: which backend holds the entries (``config``), 0600
 
 Writers take the lock, re-read the file, apply their change, bump the generation and atomically replace the file.
 Readers never lock. The highest generation seen is remembered outside the store (``state_dir``) so that restoring
@@ -13,39 +14,24 @@ an older copy of the file is detected (``RollbackError``).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
+from credstore import fsutil
 from credstore.crypto import envelope
-from credstore.crypto.kek import KekContext, protection
-from credstore.errors import (
-    AuthError,
-    CorruptStoreError,
-    NotFoundError,
-    RollbackError,
-    UsageError,
-)
-from credstore.store import fsutil
-from credstore.store.base import Backend, Entry, Snapshot
+from credstore.crypto.protection import KekContext, Protection, protection
+from credstore.errors import AuthError, CorruptStoreError, NotFoundError, RollbackError, UsageError, profile_flag
+from credstore.store.base import Backend, Snapshot
 from credstore.store.generations import GenerationWatch
+from credstore.store.payload import check_store_name, decode_payload, encode_payload
 
 T = TypeVar("T")
 
-PROFILE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-PAYLOAD_VERSION = 1
 _READ_ATTEMPTS = 20
-
-
-def check_profile_name(profile: str) -> str:
-    if not PROFILE_RE.match(profile):
-        raise UsageError(
-            f"invalid profile name {profile!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
-    return profile
+#: Setting that binds the plain profile file (``config``) to this store: see docs/FORMAT.md, "Profile file".
+BINDING_SETTING = "profile"
 
 
 class DekCache(Protocol):
@@ -54,27 +40,6 @@ class DekCache(Protocol):
     def get(self, store_id: bytes) -> bytes | None: ...
 
     def put(self, store_id: bytes, dek: bytes) -> None: ...
-
-
-def encode_payload(snapshot: Snapshot) -> bytes:
-    data = {
-        "version": PAYLOAD_VERSION,
-        "entries": {name: entry.to_dict() for name, entry in sorted(snapshot.entries.items())},
-        "settings": dict(sorted(snapshot.settings.items())),
-    }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def decode_payload(plaintext: bytes, generation: int) -> Snapshot:
-    try:
-        data: Any = json.loads(plaintext)
-        if data.get("version") != PAYLOAD_VERSION:
-            raise CorruptStoreError("store payload has an unknown version")
-        entries = {name: Entry.from_dict(name, fields) for name, fields in data["entries"].items()}
-        settings = {str(k): str(v) for k, v in data["settings"].items()}
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise CorruptStoreError("store payload is malformed") from None
-    return Snapshot(entries=entries, settings=settings, generation=generation)
 
 
 def _exists(path: Path) -> bool:
@@ -86,6 +51,13 @@ def _exists(path: Path) -> bool:
 
 
 class LocalStore(Backend):
+    """One profile's encrypted file.
+
+    ``binding``: the text of the profile's plain profile file, when it has one. A store that carries a binding must
+    carry exactly this one (else the plain file was changed outside credstore); every write records it. A store
+    written before bindings existed is checked against ``unbound(settings)``, what its own settings say.
+    """
+
     def __init__(
         self,
         home: Path,
@@ -96,9 +68,11 @@ class LocalStore(Backend):
         ask_passphrase: Callable[[str], str] | None = None,
         dek_cache: DekCache | None = None,
         lock_timeout: float = 10.0,
+        binding: str | None = None,
+        unbound: Callable[[dict[str, str]], str] | None = None,
     ) -> None:
         self.home = home
-        self.profile = check_profile_name(profile)
+        self.profile = check_store_name(profile)
         self.dir = home / "profiles"
         self.path = self.dir / f"{profile}.store"
         self.lock_path = self.dir / f"{profile}.lock"
@@ -107,8 +81,10 @@ class LocalStore(Backend):
         self.kek_context = KekContext(self.path, profile, interactive, ask_passphrase)
         self.dek_cache = dek_cache
         self.lock_timeout = lock_timeout
+        self.binding = binding
+        # For a store written before it carried a binding: what its binding would be, from its own settings.
+        self.unbound = unbound
         self._dek: bytes | None = None
-        self._last_read: tuple[bytes, Snapshot] | None = None
 
     def __repr__(self) -> str:
         return f"LocalStore(path={str(self.path)!r})"
@@ -118,17 +94,24 @@ class LocalStore(Backend):
     def exists(self) -> bool:
         return _exists(self.path)
 
+    def _missing(self) -> NotFoundError:
+        flag = profile_flag(self.profile)
+        return NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore {flag}init")
+
     def read_bytes(self) -> bytes:
         if not _exists(self.dir):
-            raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init")
+            raise self._missing()
         fsutil.check_dir(self.dir)
         try:
             return fsutil.read_private(self.path)
         except NotFoundError:
-            raise NotFoundError(f"no credstore profile '{self.profile}' yet; create it with: credstore init") from None
+            raise self._missing() from None
 
     def read_header(self) -> tuple[envelope.Header, bytes, bytes]:
         return envelope.parse(self.read_bytes())
+
+    def level(self) -> Protection:
+        return protection(self.read_header()[0].kek_kind, for_reading=True)
 
     def read(self) -> Snapshot:
         # Readers do not lock, so a writer may replace the file (and remember its newer generation) between our
@@ -136,12 +119,7 @@ class LocalStore(Backend):
         attempt = 0
         while True:
             attempt += 1
-            data = self.read_bytes()
-            if self._last_read is not None and self._last_read[0] == data:
-                # The same bytes this object decrypted before (e.g. the backend check then the command's own read):
-                # same content, already authenticated and generation-checked.
-                return self._last_read[1].copy()
-            header, ad, ciphertext = envelope.parse(data)
+            header, ad, ciphertext = self.read_header()
             plaintext = envelope.open_payload(header, ad, ciphertext, self.data_key(header))
             try:
                 # Only an authenticated generation may be compared and remembered: a forged one would poison it.
@@ -151,20 +129,36 @@ class LocalStore(Backend):
                     continue
                 raise
             snapshot = decode_payload(plaintext, header.generation)
-            self._last_read = (data, snapshot.copy())
+            self._check_binding(snapshot)
             return snapshot
+
+    def _check_binding(self, snapshot: Snapshot) -> None:
+        stored = snapshot.settings.get(BINDING_SETTING)
+        if stored is None and self.unbound is not None:
+            stored = self.unbound(snapshot.settings)
+        if stored is not None and self.binding is not None and stored != self.binding:
+            raise CorruptStoreError(
+                f"the profile file of '{self.profile}' does not match its encrypted store (changed outside credstore, "
+                f"or restored from another copy); remove {self.path.with_suffix('.profile')} and credstore rebuilds "
+                "it from the store"
+            )
 
     def data_key(self, header: envelope.Header) -> bytes:
         """The DEK: from this object, the session cache, or by deriving the KEK (which may prompt or fail locked)."""
         if self._dek is not None:
             return self._dek
-        if self.dek_cache is not None and header.kek_kind != "keyfile":
+        level = protection(header.kek_kind, for_reading=True)
+        if self.dek_cache is not None and level.caches_data_key:
             cached = self.dek_cache.get(header.store_id)
             if cached is not None:
                 self._dek = cached
                 return cached
-        level = protection(header.kek_kind, for_reading=True)
-        attempts = self._attempt_counter(header)
+        return self.derive_data_key(header, level)
+
+    def derive_data_key(self, header: envelope.Header, level: Protection | None = None) -> bytes:
+        """The DEK from the protection level itself, never from a cache (``unlock`` checks the passphrase so)."""
+        level = level or protection(header.kek_kind, for_reading=True)
+        attempts = self._attempt_counter(header) if level.counts_attempts else None
         if attempts is not None:
             attempts.wait()
         kek = level.derive(header.kek_params, self.kek_context)
@@ -179,8 +173,7 @@ class LocalStore(Backend):
         return self._dek
 
     def _attempt_counter(self, header: envelope.Header):  # -> passphrase.AttemptCounter | None
-        """Wrong passphrases in a row are counted (and slowed down after 5) for the passphrase level only."""
-        if header.kek_kind != "passphrase" or self.state_dir is None:
+        if self.state_dir is None:
             return None
         from credstore.crypto.passphrase import AttemptCounter
 
@@ -198,10 +191,11 @@ class LocalStore(Backend):
         self._watch(header.store_id).check(header.generation, self._rollback_error)
 
     def _rollback_error(self, generation: int, seen: int) -> RollbackError:
+        flag = profile_flag(self.profile)
         return RollbackError(
             f"{self.path} is at generation {generation} but generation {seen} was seen before: "
-            "an older copy of the store was restored. If you restored it on purpose, run: "
-            f"credstore --profile {self.profile} accept-rollback"
+            f"an older copy of the store was restored. If you restored it on purpose, run: credstore {flag}"
+            "accept-rollback"
         )
 
     def accept_rollback(self) -> int:
@@ -212,7 +206,7 @@ class LocalStore(Backend):
 
     # -- writing ---------------------------------------------------------------------------------------------
 
-    def create(self, kind: str = "keyfile") -> None:
+    def create(self, kind: str, settings: dict[str, str] | None = None) -> None:
         """Create an empty profile protected at level ``kind``. Fails if it exists."""
         fsutil.ensure_private_dir(self.dir)
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
@@ -221,11 +215,12 @@ class LocalStore(Backend):
             level = protection(kind)
             kek, params = level.create(self.kek_context)
             header, dek = envelope.new_header(kek, level.kind, params)
-            snapshot = Snapshot(settings={"fingerprint_key": os.urandom(32).hex()})
-            data = envelope.seal(header, dek, encode_payload(snapshot))
-            self._save(data)
+            snapshot = Snapshot(settings={"fingerprint_key": os.urandom(32).hex(), **(settings or {})})
+            if self.binding is not None:
+                snapshot.settings[BINDING_SETTING] = self.binding
+            self._save(envelope.seal(header, dek, encode_payload(snapshot)))
             self._dek = dek
-            if self.dek_cache is not None and level.kind != "keyfile":
+            if self.dek_cache is not None and level.caches_data_key:
                 self.dek_cache.put(header.store_id, dek)
             self._watch(header.store_id).remember(0)
 
@@ -237,9 +232,21 @@ class LocalStore(Backend):
             plaintext = envelope.open_payload(header, ad, ciphertext, dek)
             self._check_generation(header)
             snapshot = decode_payload(plaintext, header.generation)
+            self._check_binding(snapshot)
             result = change(snapshot)
+            if self.binding is not None:  # a store written before bindings records its own now
+                snapshot.settings.setdefault(BINDING_SETTING, self.binding)
             self._write(header._replace(generation=header.generation + 1), dek, snapshot)
             return result
+
+    def rebind(self, binding: str) -> None:
+        """Record a new binding (the profile's routing changed): the old one is checked, the new one written."""
+
+        def change(snapshot: Snapshot) -> None:
+            snapshot.settings[BINDING_SETTING] = binding
+
+        self.modify(change)
+        self.binding = binding
 
     def _save(self, data: bytes) -> None:
         """Replace the store file (the caller holds the write lock), then remove temporary files that crashed
@@ -251,24 +258,23 @@ class LocalStore(Backend):
         self._save(envelope.seal(header, dek, encode_payload(snapshot)))
         self._watch(header.store_id).remember(header.generation)
 
-    def change_protection(self, kind: str) -> tuple[str, str]:
+    def change_protection(self, kind: str) -> tuple[Protection, Protection]:
         """Re-wrap the same DEK under a KEK of another level; entries are not re-encrypted needlessly.
 
-        Also serves a passphrase change (same kind, new passphrase). Returns (old kind, new kind).
+        Also serves a passphrase change (same kind, new passphrase). Returns (old level, new level).
         """
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
             dek = self.data_key(header)
-            envelope.open_payload(header, ad, ciphertext, dek)  # refuse to re-wrap a store we cannot read
+            plaintext = envelope.open_payload(header, ad, ciphertext, dek)  # refuse to re-wrap a store we cannot read
             self._check_generation(header)
             old_level = protection(header.kek_kind, for_reading=True)
             new_level = protection(kind)
             kek, params = new_level.create(self.kek_context)
             new_header = envelope.rewrap(header, kek, new_level.kind, params, dek)
             new_header = new_header._replace(generation=header.generation + 1)
-            plaintext = envelope.open_payload(header, ad, ciphertext, dek)
             self._save(envelope.seal(new_header, dek, plaintext))
             self._watch(header.store_id).remember(new_header.generation)
             if old_level.kind != new_level.kind:
                 old_level.discard(header.kek_params, self.kek_context)
-            return old_level.kind, new_level.kind
+            return old_level, new_level

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from credstore import fsutil
+from credstore.catalog import ATTRIBUTION_VARIABLES
 from credstore.crypto import envelope
 from credstore.errors import CorruptStoreError, NotFoundError, PermissionProblem, RollbackError, UsageError
-from credstore.store import fsutil
 from credstore.store.base import Backend, Entry, Snapshot
 from credstore.store.generations import GenerationWatch
-from credstore.store.local import check_profile_name, decode_payload, encode_payload
+from credstore.store.payload import check_store_name, decode_payload, encode_payload
 
 T = TypeVar("T")
 
@@ -47,25 +48,11 @@ KEK_LEN = 32
 STORE_FILE = "service.store"
 KEY_FILE = "service.key"
 LOCK_FILE = "service.lock"
-# Attribution belongs to the person, never to a service account (credential-facts.md: WANDB_USERNAME names the
-# person a service-account run is attributed to). These are refused on `service set` and ignored if present.
-ATTRIBUTION_VARIABLES = frozenset({"WANDB_USERNAME", "WANDB_USER_EMAIL"})
 _FLAGS = os.O_CLOEXEC | os.O_NOFOLLOW
 
 
-def shared_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    override = environ.get("CREDSTORE_SHARED_DIR")
-    return Path(override).expanduser().absolute() if override else Path(DEFAULT_SHARED_DIR)
-
-
 def check_service_name(name: str) -> str:
-    try:
-        return check_profile_name(name)
-    except UsageError:
-        raise UsageError(
-            f"invalid service account name {name!r}: use letters, digits, '.', '_' or '-', starting with a letter or "
-            "digit"
-        ) from None
+    return check_store_name(name, "service account")
 
 
 def group_name(gid: int) -> str:
@@ -98,11 +85,6 @@ def drop_expired_previous(snapshot: Snapshot, now: float) -> list[str]:
     return dropped
 
 
-def without_attribution(snapshot: Snapshot) -> Snapshot:
-    entries = {n: e for n, e in snapshot.entries.items() if n not in ATTRIBUTION_VARIABLES}
-    return Snapshot(entries=entries, settings=dict(snapshot.settings), generation=snapshot.generation)
-
-
 @dataclass(frozen=True)
 class ServiceInfo:
     name: str
@@ -120,10 +102,6 @@ class SharedRoot:
         # With the default /etc/credstore only root (or you) may own it; a directory named explicitly with
         # CREDSTORE_SHARED_DIR may belong to another admin, whom the person chose to trust by naming it.
         self.explicit = explicit
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] = os.environ) -> SharedRoot:
-        return cls(shared_dir(environ), explicit=bool(environ.get("CREDSTORE_SHARED_DIR")))
 
     def check(self) -> os.stat_result:
         try:
@@ -317,6 +295,7 @@ class ServiceStore(Backend):
             raise CorruptStoreError(f"key file {self.key_path} is malformed")
         dek = envelope.unwrap_dek(header, kek)
         snapshot = decode_payload(envelope.open_payload(header, ad, ciphertext, dek), header.generation)
+        snapshot.entries = without_attribution(snapshot.entries)
         return (header, dek), snapshot
 
     # -- rollback detection (per reader, in the reader's own state directory) ----------------------------------
@@ -393,8 +372,7 @@ class ServiceStore(Backend):
             (header, dek), snapshot = self._read(dir_st, admin_uid)
             result = change(snapshot)
             drop_expired_previous(snapshot, time.time())
-            for name in ATTRIBUTION_VARIABLES & set(snapshot.entries):
-                del snapshot.entries[name]
+            snapshot.entries = without_attribution(snapshot.entries)
             new_header = header._replace(generation=header.generation + 1)
             self._write_group_file(self.path, envelope.seal(new_header, dek, encode_payload(snapshot)), dir_st.st_gid)
             fsutil.remove_stale_temps(self.path)
@@ -420,17 +398,7 @@ class ServiceStore(Backend):
             raise fsutil.io_error("remove", self.dir, exc) from None
 
 
-def open_service(
-    name: str, environ: Mapping[str, str] = os.environ, *, lock_timeout: float | None = None
-) -> ServiceStore:
-    from credstore import config
-
-    timeout = lock_timeout if lock_timeout is not None else float(environ.get("CREDSTORE_LOCK_TIMEOUT", "10"))
-    return ServiceStore(
-        SharedRoot.from_environ(environ), name, state_dir=config.state_dir(environ), lock_timeout=timeout
-    )
-
-
-def service_layer_entries(snapshot: Snapshot) -> dict[str, Entry]:
-    """What a service contributes to a resolution: everything but the attribution variables."""
-    return {n: e for n, e in snapshot.entries.items() if n not in ATTRIBUTION_VARIABLES}
+def without_attribution(entries: Mapping[str, Entry]) -> dict[str, Entry]:
+    """Attribution belongs to the person, never to a service account (credential-facts.md: WANDB_USERNAME names
+    the person a service-account run is attributed to): a service never stores nor contributes these."""
+    return {n: e for n, e in entries.items() if n not in ATTRIBUTION_VARIABLES}

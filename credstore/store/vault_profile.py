@@ -1,7 +1,8 @@
 """A credstore profile whose entries live in OpenBao / Vault KV v2 (``store/vault.py``), configured locally.
 
-The profile's LOCAL encrypted store (``store/local.py``, at its own protection level) holds no entries; its settings,
-inside the encrypted payload, hold the connection and the credentials::
+Where its facts live:
+
+- the plain profile file (``config``), routing facts, not secret::
 
     backend              "vault"
     vault.url            https://bao.example.org:8200
@@ -11,18 +12,22 @@ inside the encrypted payload, hold the connection and the credentials::
     vault.path           credstore/users/alice/default
     vault.ca_cert        /etc/ssl/private-ca.pem     (optional; TLS verification is always on)
     vault.timeout        3                           (seconds per request; env must never hang a login)
-    vault.token          the token (secret: never exported by env, never listed, never on argv or in plaintext)
+    vault.cache_max_age  seconds (0: no cache)
+
+- the profile's LOCAL encrypted store (``store/local.py``, at its own protection level), secrets only::
+
+    vault.token          the token (never exported by env, never listed, never on argv or in plaintext)
     vault.token_source   "token" | "approle"
     vault.token_expires  Unix time the token expires (0: never), vault.token_ttl, vault.token_renewable
-    vault.cache_max_age  seconds (0: no cache)
     vault.cache          last-known-good copy of the remote profile (JSON), with the time it was confirmed
 
 Entries, with the settings that matter to resolution (``fingerprint_key``), are the remote ones. Service accounts
 live at ``<prefix>/services/<NAME>``, same mount. ``BAO_TOKEN`` / ``VAULT_TOKEN`` in the environment win over the
 stored token (the engines' own convention; weaker: any process of the session, and anything it starts, sees it).
 
-Only imported for profiles whose settings say ``backend=vault`` (``config.open_backend``), so the local hot path
-never pays for it or for ``hvac``.
+A ``VaultProfile`` wraps a ``VaultBackend`` (made when first needed, with the token read from the local store) and
+adds the token's renewal and the cache. Only imported for profiles whose profile file says ``backend=vault``, so the
+local hot path never pays for it or for ``hvac``.
 """
 
 from __future__ import annotations
@@ -39,9 +44,12 @@ from typing import Any, TypeVar
 
 from credstore import durations
 from credstore.errors import AuthError, CredstoreError, UnavailableError, UsageError
-from credstore.store.base import Entry, Snapshot
+from credstore.store.base import Backend, Snapshot
 from credstore.store.local import LocalStore
-from credstore.store.vault import VaultBackend, _check_path, _display_url
+from credstore.store.payload import snapshot_from_data, snapshot_to_data
+from credstore.store.vault import VaultBackend
+from credstore.store.vault import _check_path as check_path  # TODO(vault split): public name
+from credstore.store.vault import _display_url as display_url
 
 T = TypeVar("T")
 
@@ -66,10 +74,6 @@ DEFAULT_MOUNT = "secret"
 DEFAULT_PREFIX = "credstore"
 ENV_TOKENS = ("BAO_TOKEN", "VAULT_TOKEN")
 _USER_RE = re.compile(r"^[A-Za-z0-9_.\-@+=]+$")
-
-
-def is_vault(settings: Mapping[str, str]) -> bool:
-    return settings.get(BACKEND) == "vault"
 
 
 def parse_cache_age(text: str) -> float:
@@ -102,11 +106,11 @@ def check_user(user: str) -> str:
 
 
 def personal_path(prefix: str, user: str, profile: str) -> str:
-    return _check_path("path", f"{_check_path('path prefix', prefix)}/users/{check_user(user)}/{profile}")
+    return check_path("path", f"{check_path('path prefix', prefix)}/users/{check_user(user)}/{profile}")
 
 
 def service_path(prefix: str, name: str) -> str:
-    return _check_path("path", f"{_check_path('path prefix', prefix)}/services/{name}")
+    return check_path("path", f"{check_path('path prefix', prefix)}/services/{name}")
 
 
 def env_token(environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -118,87 +122,107 @@ def env_token(environ: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 def _snapshot_to_json(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "entries": {name: e.to_dict() for name, e in sorted(snapshot.entries.items())},
-        "settings": dict(sorted(snapshot.settings.items())),
-        "generation": snapshot.generation,
-    }
+    return {**snapshot_to_data(snapshot), "generation": snapshot.generation}
 
 
 def _snapshot_from_json(data: Mapping[str, Any]) -> Snapshot:
-    return Snapshot(
-        entries={name: Entry.from_dict(name, fields) for name, fields in data["entries"].items()},
-        settings={str(k): str(v) for k, v in data["settings"].items()},
-        generation=int(data.get("generation", 0)),
-    )
+    return snapshot_from_data(data, int(data.get("generation", 0)))
 
 
 def _cache_content(snapshot: Snapshot) -> str:
     """What decides whether the cache must be rewritten (the times too: ``list`` shows ages from them)."""
-    data = _snapshot_to_json(snapshot)
-    data.pop("generation")
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return json.dumps(snapshot_to_data(snapshot), sort_keys=True, separators=(",", ":"))
 
 
-class VaultProfile(VaultBackend):
-    """The remote profile, plus the local store that configures it (token, last-known-good cache)."""
+class VaultProfile(Backend):
+    """The remote profile, plus the local store that holds its token and last-known-good cache."""
 
     def __init__(
         self,
         local: LocalStore,
-        settings: Mapping[str, str],
+        facts: Mapping[str, str],
         *,
         environ: Mapping[str, str] = os.environ,
         path: str | None = None,
         source: str | None = None,
+        name: str | None = None,
         use_cache: bool = True,
         warn: Callable[[str], None] | None = None,
-        **kw: Any,
+        secrets: dict[str, str] | None = None,
     ) -> None:
         require_hvac()
         self.local = local
         self.profile = local.profile
-        self.settings = dict(settings)
+        self.facts = dict(facts)
         self.environ = environ
         self.use_cache = use_cache
+        #: The service account's name when this is one (``service_account``), else None.
+        self.name = name
         self._warn = warn or (lambda msg: sys.stderr.write(f"credstore: {msg}\n"))
         from_env = env_token(environ)
         self.token_var = from_env[0] if from_env else None
-        token = from_env[1] if from_env else self.settings.get(TOKEN, "")
-        url = self.settings.get(URL, "")
-        if not url:
+        self._env_token = from_env[1] if from_env else None
+        self.url = self.facts.get(URL, "")
+        if not self.url:
             raise UsageError(f"profile '{local.profile}' has no OpenBao address; run `credstore init --backend vault`")
-        timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.settings.get(TIMEOUT) or DEFAULT_TIMEOUT)
-        mount = self.settings.get(MOUNT, DEFAULT_MOUNT)
-        path = path or self.settings.get(PATH, "")
-        if not path:
+        self.timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.facts.get(TIMEOUT) or DEFAULT_TIMEOUT)
+        self.ca_cert = self.facts.get(CA_CERT) or None
+        self.mount = self.facts.get(MOUNT, DEFAULT_MOUNT)
+        self.path = path or self.facts.get(PATH, "")
+        if not self.path:
             raise UsageError(f"profile '{local.profile}' has no OpenBao path; run `credstore init --backend vault`")
-        if not token:
-            raise AuthError(
-                f"no OpenBao token for profile '{local.profile}'; run `credstore vault login` "
-                "(or set BAO_TOKEN / VAULT_TOKEN)"
-            )
-        super().__init__(
-            url,
-            token,
-            mount=mount,
-            path=path,
-            source=source or f"vault:{mount}/{path}",
-            timeout=timeout,
-            ca_cert=self.settings.get(CA_CERT) or None,
-            **kw,
-        )
+        self.source = source or f"vault:{self.mount}/{self.path}"
+        self._secrets: dict[str, str] | None = secrets
+        self._remote: VaultBackend | None = None
 
     def __repr__(self) -> str:
-        return f"VaultProfile(profile={self.profile!r}, url={self.url!r}, source={self.source!r})"
+        return f"VaultProfile(profile={self.profile!r}, url={display_url(self.url)!r}, source={self.source!r})"
 
-    # -- Backend ----------------------------------------------------------------------------------------------
+    # -- the local half: token and cache ---------------------------------------------------------------------------
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The local store's settings (token, cache): decrypted once, when first needed."""
+        if self._secrets is None:
+            self._secrets = dict(self.local.read().settings)
+        return self._secrets
+
+    @property
+    def token(self) -> str:
+        token = self._env_token if self._env_token else self.secrets.get(TOKEN, "")
+        if not token:
+            raise AuthError(
+                f"no OpenBao token for profile '{self.profile}'; run `credstore vault login` "
+                "(or set BAO_TOKEN / VAULT_TOKEN)"
+            )
+        return token
+
+    def update_local(self, values: Mapping[str, str | None]) -> None:
+        """Set (or, for None, remove) secret settings of the local store (token, cache), and remember them here."""
+        self.local.modify(lambda snapshot: apply_settings(snapshot.settings, values))
+        apply_settings(self.secrets, values)
+
+    # -- the remote half -------------------------------------------------------------------------------------------
+
+    @property
+    def remote(self) -> VaultBackend:
+        if self._remote is None:
+            self._remote = VaultBackend(
+                self.url,
+                self.token,
+                mount=self.mount,
+                path=self.path,
+                source=self.source,
+                timeout=self.timeout,
+                ca_cert=self.ca_cert,
+            )
+        return self._remote
 
     def exists(self) -> bool:
         """Configured locally is enough: the remote settings are written with the first change."""
         return True
 
-    def _auth_context(self, exc: AuthError) -> AuthError:
+    def auth_context(self, exc: AuthError) -> AuthError:
         if self.token_var:
             return AuthError(f"{exc} (the token came from ${self.token_var}; unset it to use the stored one)")
         return exc
@@ -206,15 +230,15 @@ class VaultProfile(VaultBackend):
     @property
     def cache_max_age(self) -> float:
         try:
-            return float(self.settings.get(CACHE_MAX_AGE) or 0)
+            return float(self.facts.get(CACHE_MAX_AGE) or 0)
         except ValueError:
             return 0.0
 
     def read(self) -> Snapshot:
         try:
-            snapshot = super().read()
+            snapshot = self.remote.read()
         except AuthError as exc:
-            raise self._auth_context(exc) from None
+            raise self.auth_context(exc) from None
         except UnavailableError as exc:
             cached = self._cached(exc)
             if cached is None:
@@ -232,20 +256,36 @@ class VaultProfile(VaultBackend):
             return change(snapshot)
 
         try:
-            return super().modify(with_fingerprint_key)
+            return self.remote.modify(with_fingerprint_key)
         except AuthError as exc:
-            raise self._auth_context(exc) from None
+            raise self.auth_context(exc) from None
 
-    def open_service(self, name: str) -> VaultProfile:
-        """Team service account NAME at ``<prefix>/services/<NAME>``, reached with this profile's token."""
-        return open_vault_service(self, name)
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return self.remote.history(name)
+
+    def service_account(self, name: str) -> VaultProfile:
+        """Team service account NAME at ``<prefix>/services/<NAME>``, reached with this profile's connection and
+        token."""
+        path = service_path(self.facts.get(PREFIX, DEFAULT_PREFIX), name)
+        service = VaultProfile(
+            self.local,
+            self.facts,
+            environ=self.environ,
+            path=path,
+            source=f"vault:{self.mount}/{path}",
+            name=name,
+            use_cache=False,
+            warn=self._warn,
+            secrets=self._secrets,
+        )
+        return service
 
     # -- last-known-good cache --------------------------------------------------------------------------------
 
     def _cached(self, exc: UnavailableError) -> Snapshot | None:
         if not self.use_cache or self.cache_max_age <= 0:
             return None
-        raw = self.settings.get(CACHE)
+        raw = self.secrets.get(CACHE)
         if not raw:
             raise UnavailableError(f"{exc}; no cached copy yet") from None
         try:
@@ -270,7 +310,7 @@ class VaultProfile(VaultBackend):
         now = time.time()
         content = _cache_content(snapshot)
         try:
-            old = json.loads(self.settings.get(CACHE) or "{}")
+            old = json.loads(self.secrets.get(CACHE) or "{}")
             fresh_enough = now - float(old.get("time", 0)) < min(self.cache_max_age / 4, 3600)
             if old.get("path") == self.path and old.get("content") == content and fresh_enough:
                 return
@@ -285,26 +325,17 @@ class VaultProfile(VaultBackend):
         except (CredstoreError, OSError):  # best effort: a full disk must not break env
             return
 
-    def update_local(self, values: Mapping[str, str | None]) -> None:
-        """Set (or, for None, remove) settings of the local store, and remember them here."""
-
-        set_local_settings(self.local, values)
-        apply_settings(self.settings, values)
-
     def cache_info(self) -> dict[str, Any]:
-        raw = self.settings.get(CACHE)
-        if not raw:
-            return {"enabled": self.cache_max_age > 0, "max_age": self.cache_max_age, "age": None, "entries": 0}
-        try:
-            data = json.loads(raw)
-            return {
-                "enabled": self.cache_max_age > 0,
-                "max_age": self.cache_max_age,
-                "age": time.time() - float(data["time"]),
-                "entries": len(data["snapshot"]["entries"]),
-            }
-        except (ValueError, KeyError, TypeError):
-            return {"enabled": self.cache_max_age > 0, "max_age": self.cache_max_age, "age": None, "entries": 0}
+        raw = self.secrets.get(CACHE)
+        info: dict[str, Any] = {"enabled": self.cache_max_age > 0, "max_age": self.cache_max_age, "age": None}
+        info["entries"] = 0
+        if raw:
+            try:
+                data = json.loads(raw)
+                info.update(age=time.time() - float(data["time"]), entries=len(data["snapshot"]["entries"]))
+            except (ValueError, KeyError, TypeError):
+                pass
+        return info
 
     # -- token ------------------------------------------------------------------------------------------------
 
@@ -313,11 +344,11 @@ class VaultProfile(VaultBackend):
 
         Never fails the caller's command: a renewal that does not work leaves the token as it was.
         """
-        if self.token_var or self.settings.get(TOKEN_RENEWABLE) != "true":
+        if self.token_var or self.secrets.get(TOKEN_RENEWABLE) != "true":
             return None
         try:
-            expires = float(self.settings.get(TOKEN_EXPIRES) or 0)
-            ttl = float(self.settings.get(TOKEN_TTL) or 0)
+            expires = float(self.secrets.get(TOKEN_EXPIRES) or 0)
+            ttl = float(self.secrets.get(TOKEN_TTL) or 0)
         except ValueError:
             return None
         if expires <= 0:
@@ -328,9 +359,7 @@ class VaultProfile(VaultBackend):
         from credstore.store.vault import renew_token
 
         try:
-            new_ttl = renew_token(
-                self._s.url, self.settings[TOKEN], timeout=self._s.timeout, ca_cert=self.settings.get(CA_CERT) or None
-            )
+            new_ttl = renew_token(self.url, self.secrets[TOKEN], timeout=self.timeout, ca_cert=self.ca_cert)
             self.update_local(token_settings(None, {"ttl": new_ttl, "renewable": True}))
         except (CredstoreError, OSError):
             return None
@@ -366,29 +395,7 @@ def token_settings(token: str | None, info: Mapping[str, Any], source: str | Non
     return out
 
 
-def open_vault_profile(
-    local: LocalStore, settings: Mapping[str, str], environ: Mapping[str, str] = os.environ
-) -> VaultProfile:
-    return VaultProfile(local, settings, environ=environ)
-
-
-def open_vault_service(profile: VaultProfile, name: str) -> VaultProfile:
-    """The team service account NAME at ``<prefix>/services/<NAME>`` with the profile's connection and token."""
-    prefix = profile.settings.get(PREFIX, DEFAULT_PREFIX)
-    path = service_path(prefix, name)
-    service = VaultProfile(
-        profile.local,
-        profile.settings,
-        environ=profile.environ,
-        path=path,
-        source=f"vault:{profile.mount}/{path}",
-        use_cache=False,
-    )
-    service.name = name
-    return service
-
-
-def describe(settings: Mapping[str, str]) -> str:
+def describe(facts: Mapping[str, str]) -> str:
     """One line naming where a vault profile lives (no token)."""
-    url = _display_url(settings.get(URL, "?"))
-    return f"{url} {settings.get(MOUNT, DEFAULT_MOUNT)}/{settings.get(PATH, '?')}"
+    url = display_url(facts.get(URL, "?"))
+    return f"{url} {facts.get(MOUNT, DEFAULT_MOUNT)}/{facts.get(PATH, '?')}"

@@ -16,29 +16,15 @@ import hmac
 import os
 import pwd
 import re
-import shlex
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from credstore import catalog, config
+from credstore import catalog, config, fsutil, sources
+from credstore.app.context import Context
+from credstore.crypto.protection import protection
 from credstore.errors import CredstoreError, LockedError, NotFoundError, PermissionProblem
-from credstore.store import fsutil
-
-SEVERITIES = ("ok", "info", "warning", "error")
-WANDB_HOSTS = ("api.wandb.ai", "api.forge.coreweave.com")
-RC_FILES = (
-    ".bashrc",
-    ".bash_profile",
-    ".bash_login",
-    ".profile",
-    ".zshrc",
-    ".zshenv",
-    ".zprofile",
-    ".config/fish/config.fish",
-)
-_SECRET_NAME = re.compile(r"[A-Z0-9_]*(API_KEY|TOKEN|SECRET|PASSWORD|ACCESS_KEY)[A-Z0-9_]*\Z")
 
 
 @dataclass(frozen=True)
@@ -58,17 +44,12 @@ class Finding:
 
 
 def _flag(profile: str) -> str:
-    return "" if profile == config.DEFAULT_PROFILE else f"--profile {profile} "
+    return config.profile_flag(profile)
 
 
 def _from_permission(exc: CredstoreError, topic: str = "permissions") -> Finding:
     message, _, fix = str(exc).partition("; fix it with: ")
     return Finding("error", topic, message, fix or "make the path private to you (owner you, mode 700 / 600)")
-
-
-def _is_secret_name(name: str) -> bool:
-    known = catalog.VARIABLES.get(name)
-    return known.secret if known is not None else bool(_SECRET_NAME.match(name))
 
 
 # -- the store -----------------------------------------------------------------------------------------------------
@@ -119,7 +100,7 @@ def check_store(environ: Mapping[str, str], selected: str) -> tuple[list[Finding
         if problems:
             continue
         try:
-            store = config.open_profile(profile, environ=environ, use_session_cache=False)
+            store = config.open_local(profile, environ=environ, use_session_cache=False)
             kind = store.protection_kind()
         except CredstoreError as exc:
             findings.append(Finding("error", "store", f"profile '{profile}': {exc}"))
@@ -132,38 +113,36 @@ def check_store(environ: Mapping[str, str], selected: str) -> tuple[list[Finding
 
 
 def _protection_finding(profile: str, kind: str, store) -> list[Finding]:
-    if kind == "keyfile":
+    level = protection(kind, for_reading=True)
+    if level.strength <= 1:
         return [
             Finding(
                 "warning",
                 "protection",
-                f"profile '{profile}' uses keyfile protection: anyone who can read your home directory (a backup, "
+                f"profile '{profile}' uses {kind} protection: anyone who can read your home directory (a backup, "
                 "an NFS snapshot, another person on this account) can decrypt it",
                 f"credstore {_flag(profile)}protect passphrase   (or: protect keyring, on a desktop)",
             )
         ]
-    from credstore.crypto.session_cache import SessionDekCache
+    ok, reason = level.available()
+    if not ok:
+        return [
+            Finding(
+                "error",
+                "protection",
+                f"profile '{profile}' is protected by {kind}, which is not reachable: {reason}",
+                "log in to the desktop session (or start its Secret Service) that holds the key",
+            )
+        ]
+    state = ""
+    if level.needs_unlock:
+        from credstore.crypto.session_cache import SessionDekCache
 
-    header = store.read_header()[0]
-    unlocked = SessionDekCache().get(header.store_id) is not None
-    if kind == "passphrase":
-        state = "unlocked in this login session" if unlocked else "locked"
-        return [Finding("ok", "protection", f"profile '{profile}' uses a passphrase (Argon2id); {state}")]
-    if kind == "keyring":
-        from credstore.crypto import oskeyring
-
-        ok, reason = oskeyring.status()
-        if not ok:
-            return [
-                Finding(
-                    "error",
-                    "protection",
-                    f"profile '{profile}' keeps its key in the OS keyring, which is not reachable: {reason}",
-                    "log in to the desktop session (or start its Secret Service) that holds the key",
-                )
-            ]
-        return [Finding("ok", "protection", f"profile '{profile}' keeps its key in the OS keyring ({reason})")]
-    return [Finding("info", "protection", f"profile '{profile}' uses protection level '{kind}'")]
+        header = store.read_header()[0]
+        unlocked = SessionDekCache().get(header.store_id) is not None
+        state = "; unlocked in this login session" if unlocked else "; locked"
+    detail = f" ({reason})" if reason else ""
+    return [Finding("ok", "protection", f"profile '{profile}' is protected by {kind}{detail}{state}")]
 
 
 # -- keyrings ------------------------------------------------------------------------------------------------------
@@ -203,52 +182,19 @@ def check_keyrings(kinds: list[str]) -> list[Finding]:
 # -- plaintext keys --------------------------------------------------------------------------------------------------
 
 
-def _netrc_machines(text: str) -> list[tuple[str, int, bool]]:
-    """(machine, line number, has a password) for each entry of a netrc file; macdef bodies are skipped."""
-    entries: list[tuple[str, int, bool]] = []
-    tokens: list[tuple[str, int]] = []
-    in_macro = False
-    for number, line in enumerate(text.splitlines(), 1):
-        if in_macro:
-            if not line.strip():
-                in_macro = False
-            continue
-        words = line.split()
-        for word in words:
-            tokens.append((word, number))
-        if words and "macdef" in words:
-            in_macro = True
-    i = 0
-    current: list = []
-    while i < len(tokens):
-        word, number = tokens[i]
-        if word in ("machine", "default"):
-            name = "default"
-            if word == "machine" and i + 1 < len(tokens):
-                name = tokens[i + 1][0]
-                i += 1
-            current = [name, number, False]
-            entries.append(current)  # type: ignore[arg-type]
-        elif word == "password" and current:
-            current[2] = True
-            i += 1
-        i += 1
-    return [(str(e[0]), int(e[1]), bool(e[2])) for e in entries]
-
-
 def check_netrc(home: Path, environ: Mapping[str, str]) -> list[Finding]:
-    path = Path(environ["NETRC"]) if environ.get("NETRC") else home / ".netrc"
+    path = sources.netrc_path(environ)
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return []
-    hosts = set(WANDB_HOSTS)
+    hosts = set(catalog.SERVICES["wandb"].netrc_hosts)
     base_url = environ.get("WANDB_BASE_URL", "")
     match = re.match(r"https?://([^/\s]+)", base_url)
     if match:
         hosts.add(match.group(1))
     findings = []
-    for machine, line, has_password in _netrc_machines(text):
+    for machine, line, has_password in sources.netrc_machines(text):
         if machine in hosts and has_password:
             findings.append(
                 Finding(
@@ -256,8 +202,8 @@ def check_netrc(home: Path, environ: Mapping[str, str]) -> list[Finding]:
                     "plaintext key",
                     f"{path} line {line} holds a W&B API key in plaintext (machine {machine}); on a shared account "
                     "everyone's runs use it",
-                    f"store it with `credstore set WANDB_API_KEY` (typed hidden), then delete the "
-                    f"`machine {machine}` entry from {path}; never run `wandb login` on a shared account",
+                    "credstore import netrc --remove-source   (moves it into the store and deletes only that entry; "
+                    "never run `wandb login` on a shared account)",
                 )
             )
     if findings:
@@ -269,65 +215,25 @@ def check_netrc(home: Path, environ: Mapping[str, str]) -> list[Finding]:
     return findings
 
 
-_POSIX_ASSIGN = re.compile(r"^\s*(?:export\s+|declare\s+-x\s+|typeset\s+-x\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
-_FISH_ASSIGN = re.compile(r"^\s*set\s+(?:-[A-Za-z]+\s+)*([A-Za-z_][A-Za-z0-9_]*)\s+(.+)$")
-
-
-def _literal(value: str) -> bool:
-    """Whether an assigned shell value is a literal (a key pasted in) rather than a lookup ($(...), $VAR)."""
-    value = value.strip()
-    try:
-        words = shlex.split(value, comments=True)
-    except ValueError:
-        words = [value]
-    if not words or not words[0]:
-        return False
-    raw = value.lstrip("\"'")
-    return not (raw.startswith(("$", "`", "(")) or "$(" in value or "`" in value)
-
-
 def check_rc_files(home: Path) -> list[Finding]:
     findings = []
-    for rel in RC_FILES:
-        path = home / rel
-        try:
-            lines = path.read_text(errors="replace").splitlines()
-        except OSError:
+    for path, number, name, literal in sources.startup_assignments(home):
+        if not literal or not catalog.looks_secret(name):
             continue
-        pattern = _FISH_ASSIGN if rel.endswith(".fish") else _POSIX_ASSIGN
-        for number, line in enumerate(lines, 1):
-            if line.lstrip().startswith("#"):
-                continue
-            match = pattern.match(line)
-            if not match:
-                continue
-            name, value = match.group(1), match.group(2)
-            if not _is_secret_name(name) or not _literal(value):
-                continue
-            findings.append(
-                Finding(
-                    "warning",
-                    "plaintext key",
-                    f"{path} line {number} sets {name} to a key in plaintext (copied into backups and dotfile repos)",
-                    f"store it with `credstore set {name}` (typed hidden), delete line {number} of {path}, and load "
-                    'keys with `eval "$(credstore hook bash)"` or `credstore exec`',
-                )
+        findings.append(
+            Finding(
+                "warning",
+                "plaintext key",
+                f"{path} line {number} sets {name} to a key in plaintext (copied into backups and dotfile repos)",
+                f"credstore import env {name}   (in a shell where it is set), then delete line {number} of {path}",
             )
+        )
     return findings
-
-
-def hf_token_path(home: Path, environ: Mapping[str, str]) -> Path:
-    if environ.get("HF_TOKEN_PATH"):
-        return Path(environ["HF_TOKEN_PATH"]).expanduser()
-    if environ.get("HF_HOME"):
-        return Path(environ["HF_HOME"]).expanduser() / "token"
-    cache = Path(environ["XDG_CACHE_HOME"]).expanduser() if environ.get("XDG_CACHE_HOME") else home / ".cache"
-    return cache / "huggingface" / "token"
 
 
 def check_other_files(home: Path, environ: Mapping[str, str]) -> list[Finding]:
     findings = []
-    token = hf_token_path(home, environ)
+    token = sources.hf_token_path({**environ, "HOME": str(home)})
     for path in (token, token.with_name("stored_tokens")):
         try:
             has_data = path.is_file() and path.stat().st_size > 0
@@ -339,7 +245,9 @@ def check_other_files(home: Path, environ: Mapping[str, str]) -> list[Finding]:
                     "warning",
                     "plaintext key",
                     f"{path} holds a Hugging Face token in plaintext (huggingface_hub reads it when HF_TOKEN is unset)",
-                    f"store it with `credstore set HF_TOKEN < {path}`, then remove it: `hf auth logout` or rm {path}",
+                    "credstore import hf --remove-source"
+                    if path == token
+                    else f"move each named token in: credstore set NAME, then remove {path}",
                 )
             )
     wandb_settings = (
@@ -368,7 +276,7 @@ def check_environment(environ: Mapping[str, str], profile: str) -> list[Finding]
     from credstore.resolver.exported import exported_unchanged
 
     try:
-        store = config.open_profile(profile, environ=environ)
+        store = config.open_backend(profile, environ=environ)
         if not store.exists():
             return []
         snapshot = store.read()
@@ -456,7 +364,7 @@ def check_sessions() -> list[Finding]:
         parts.append(f"{len(logins)} other login(s) in utmp")
     return [
         Finding(
-            "warning",
+            "info",
             "sessions",
             f"user {user} has {' and '.join(parts)}: if other people share this account, every key exported into "
             "an environment is readable by their processes",
@@ -470,9 +378,9 @@ def check_sessions() -> list[Finding]:
 # -- all of it -------------------------------------------------------------------------------------------------------
 
 
-def run(profile: str | None = None, environ: Mapping[str, str] | None = None) -> list[Finding]:
-    env = dict(os.environ if environ is None else environ)
-    selected = config.profile_name(profile, env)
+def run(ctx: Context) -> list[Finding]:
+    env = dict(ctx.environ)
+    selected = ctx.profile
     home = Path(env.get("HOME") or os.path.expanduser("~"))
     findings, kinds = check_store(env, selected)
     findings += check_keyrings(kinds)

@@ -1,0 +1,124 @@
+"""Delivering credentials: ``env`` (shell text), ``exec`` (a child environment), ``explain`` and ``resolve`` (the
+Python API). Every read that hands values out is audited here, names only, with how it was reached."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from credstore.app.context import Context
+from credstore.errors import NotFoundError
+from credstore.resolver.gather import DEFAULT_SERVICE_SETTING, Gathered, ServiceValues, gather
+from credstore.resolver.layers import ENVIRONMENT, Resolved
+from credstore.store.base import Snapshot
+
+
+def gather_for(
+    ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], service: str | None = None
+) -> Gathered:
+    """Open the profile (and its service account), read them, and gather the layers. ``service``: an account named
+    by the caller (``--service``), which counts as an explicit argument; else the profile's default, if any."""
+    profile = ctx.open_profile()
+    try:
+        snapshot = ctx.read(profile)
+    except NotFoundError:
+        if service is None:
+            raise
+        snapshot = Snapshot()  # a person with no profile of their own may still use a service account
+    name = service or snapshot.settings.get(DEFAULT_SERVICE_SETTING) or None
+    values = None
+    if name:
+        account = ctx.open_service(name, opened=profile)
+        values = ServiceValues(name, account.source, account.read().entries, chosen=service is not None)
+    gathered = gather(profile.source, snapshot, tokens, explicit, ctx.environ, values)
+    for warning in gathered.warnings:
+        ctx.warn(warning)
+    return gathered
+
+
+def _audit_read(ctx: Context, event: str, gathered: Gathered, command: str | None = None) -> None:
+    delivered = {r.name: r.source for r in gathered.resolved() if r.source != ENVIRONMENT}
+    ctx.audit(event, names=sorted(delivered), sources=delivered, service=gathered.service, command=command)
+
+
+def env_text(
+    ctx: Context,
+    tokens: Sequence[str],
+    explicit: Mapping[str, str],
+    *,
+    service: str | None = None,
+    shell: str | None = None,
+    fmt: str = "shell",
+    prefix: str | None = None,
+    target: str | None = None,
+) -> str:
+    """The whole text ``credstore env`` prints, built before anything is written. Never prompts: give a context
+    without ``ask_passphrase`` (a locked store is an error, exit 4)."""
+    from credstore import shells
+    from credstore.resolver.deliver import check_output_options, render_env
+
+    prefix = check_output_options(prefix, target)
+    shell = shell or shells.detect_shell(ctx.environ)
+    gathered = gather_for(ctx, tokens, explicit, service)
+    text = render_env(gathered, ctx.environ, shell=shell, fmt=fmt, prefix=prefix)
+    _audit_read(ctx, "env", gathered)
+    return text
+
+
+def exec_environment(
+    ctx: Context,
+    tokens: Sequence[str],
+    explicit: Mapping[str, str],
+    command: Sequence[str],
+    *,
+    service: str | None = None,
+) -> dict[str, str]:
+    """The environment ``credstore exec`` gives ``command``. The audit line names the command by argv[0] only:
+    later arguments may hold what a person typed, secrets too."""
+    from credstore.resolver.deliver import child_environment
+
+    gathered = gather_for(ctx, tokens, explicit, service)
+    child = child_environment(gathered, ctx.environ)
+    _audit_read(ctx, "exec", gathered, command=command[0])
+    return child
+
+
+def run_exec(
+    ctx: Context,
+    tokens: Sequence[str],
+    explicit: Mapping[str, str],
+    command: Sequence[str],
+    *,
+    service: str | None = None,
+) -> None:
+    """Replace this process with ``command`` and its resolved environment (never returns, or raises)."""
+    from credstore.resolver.deliver import exec_command
+
+    exec_command(command, exec_environment(ctx, tokens, explicit, command, service=service))
+
+
+def resolve(
+    ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], *, service: str | None = None
+) -> dict[str, Resolved]:
+    """``{name: Resolved}`` for the selected names (all stored ones when none are named); audited as a ``get``."""
+    gathered = gather_for(ctx, tokens, explicit, service)
+    resolved = {item.name: item for item in gathered.resolved()}
+    _audit_read(ctx, "get", gathered)
+    return resolved
+
+
+def explain_rows(
+    ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], *, service: str | None = None
+) -> list[dict[str, object]]:
+    """For each selected name: the source that won, the sources it shadowed, the value masked when secret (not a
+    read of any value, so not audited)."""
+    gathered = gather_for(ctx, tokens, explicit, service)
+    resolved = {r.name: r for r in gathered.resolved()}
+    names = gathered.names if gathered.names is not None else sorted(resolved)
+    rows: list[dict[str, object]] = []
+    for name in names:
+        item = resolved.get(name)
+        if item is None:
+            rows.append({"name": name, "source": None, "shadowed": [], "value": None, "secret": None})
+        else:
+            rows.append(item.to_json())
+    return rows

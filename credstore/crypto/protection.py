@@ -1,0 +1,82 @@
+"""Protection levels: where the key-encryption key (KEK) that wraps a store's data key comes from.
+
+Each level is a ``Protection`` subclass in its own module; ``LEVELS`` below is the registry. A level makes a KEK for
+a new store and derives it again for an existing one from the parameters kept in the store header. What callers may
+rely on is said by capabilities on the class (never by comparing ``kind`` strings):
+
+- ``caches_data_key``: ``unlock`` may keep the data key in this login's session keyring;
+- ``counts_attempts``: wrong guesses are counted and slowed down (a person types the secret);
+- ``needs_unlock``: without an unlock, commands that never prompt (``env``) find the store locked;
+- ``strength``: a rank for people and ``doctor`` (higher protects against more).
+
+A level that cannot produce the KEK without a person raises ``LockedError`` when ``KekContext.interactive`` is false,
+so a shell profile never blocks.
+
+To add a level: one module with a ``Protection`` subclass, plus one line in ``LEVELS``.
+"""
+
+# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
+
+import importlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+from credstore.errors import UnsupportedFormatError, UsageError
+
+KEK_LEN = 32
+
+# kind (as written in store headers) -> "module:class". Strongest first: the CLI lists them in this order.
+LEVELS: dict[str, str] = {
+    "passphrase": "credstore.crypto.passphrase:PassphraseProtection",
+    "keyring": "credstore.crypto.oskeyring:OSKeyringProtection",
+    "keyfile": "credstore.crypto.keyfile:KeyFileProtection",
+}
+
+
+class KekContext(NamedTuple):
+    """What a protection level may need: where the store is, and whether it may ask a person."""
+
+    store_path: Path
+    profile: str
+    interactive: bool
+    ask_passphrase: Callable[[str], str] | None = None
+
+
+class Protection(ABC):
+    #: Id written into the store header.
+    kind: str
+    #: One line for people: what this level protects against.
+    description: str
+    caches_data_key: bool = True
+    counts_attempts: bool = False
+    needs_unlock: bool = False
+    strength: int = 0
+
+    @abstractmethod
+    def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
+        """Make a new KEK for a new store (or a store changing level); return (kek, header parameters)."""
+
+    @abstractmethod
+    def derive(self, params: bytes, ctx: KekContext) -> bytes:
+        """Return the KEK of an existing store from its header parameters."""
+
+    def available(self) -> tuple[bool, str]:
+        """Whether this level can produce its key on this machine now, and one line saying so (for ``doctor``)."""
+        return True, ""
+
+    def discard(self, params: bytes, ctx: KekContext) -> None:  # noqa: B027 - optional hook
+        """Remove whatever this level kept outside the store (after the store moved to another level)."""
+
+
+def protection(kind: str, *, for_reading: bool = False) -> Protection:
+    """The level named ``kind``: ``for_reading`` (a kind found in a header) makes an unknown kind a format error."""
+    target = LEVELS.get(kind)
+    if target is None:
+        if for_reading:
+            raise UnsupportedFormatError(f"store uses protection level '{kind}', which this credstore does not know")
+        raise UsageError(f"unknown protection level '{kind}' (choose from: {', '.join(LEVELS)})")
+    module, _, name = target.partition(":")
+    level: Protection = getattr(importlib.import_module(module), name)()
+    return level
