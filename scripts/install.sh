@@ -336,8 +336,23 @@ ensure_venv_support() {
     fi
 }
 
+# link_is_free LINK TARGET RECORDED_LINKS: LINK is absent, already points to TARGET, or is a link this script made.
+link_is_free() {
+    [ -L "$1" ] || [ -e "$1" ] || return 0
+    lf_current="$(readlink "$1" || true)"
+    [ -n "$lf_current" ] || return 1
+    [ "$lf_current" = "$2" ] || has_line "$3" "$1$TAB$lf_current"
+}
+refuse_link() {
+    die "$1 already exists and was not made by this script ($(ls -ld "$1" | cut -c1-200)): remove it (pip uninstall credstore, if pip put it there) or pass --bin-dir"
+}
+
 # Checked before anything is changed: a refusal leaves no trace.
 [ "$method" != venv ] || ensure_venv_support
+if [ "$method" = venv ] || [ "$uid" -eq 0 ] || [ -n "$bin_dir_arg" ]; then
+    # The main command's link; others the project may declare are checked again once they are known.
+    link_is_free "$bin_dir/credstore" "$venv_dir/bin/credstore" "$m_links" || refuse_link "$bin_dir/credstore"
+fi
 
 # A previous install by another method (or of another Python's venv) is removed first; its links are pruned below.
 if [ -n "$m_method" ] && { [ "$m_method" != "$method" ] || { [ "$method" = venv ] && [ "$m_python" != "$py_exe" ]; }; }; then
@@ -449,12 +464,7 @@ for name in $names; do
     [ -x "$target" ] || die "$target is missing after the install"
     [ "$link_scripts" = 1 ] || continue
     link="$bin_dir/$name"
-    if [ -L "$link" ] || [ -e "$link" ]; then
-        current="$(readlink "$link" || true)"
-        if [ "$current" != "$target" ] && ! has_line "$old_links" "$link$TAB$current"; then
-            die "$link already exists and was not made by this script (it is $(ls -ld "$link" | cut -c1-200)): remove it or pass --bin-dir"
-        fi
-    fi
+    link_is_free "$link" "$target" "$old_links" || refuse_link "$link"
     ln -sfn "$target" "$link.credstore-new"
     mv -f "$link.credstore-new" "$link"
     new_links="$new_links$link$TAB$target$NL"

@@ -433,3 +433,33 @@ def test_python_without_ensurepip_fails_with_the_fix(
     ]
     assert "--break-system-packages" not in result.stdout + result.stderr
     assert _tree(user.home) == before
+
+
+def test_refusals_leave_no_trace(checkout: Path, system_python: Path, unix_users: UnixUsers) -> None:
+    """A command of the same name not made by the installer (here: what `pip install --user` leaves), and root with
+    a user's HOME (`sudo` without -H): one line, exit 1, nothing changed."""
+    user = unix_users.create("csrefuse")
+    script = str(checkout / "scripts" / "install.sh")
+    foreign = user.home / ".local" / "bin" / "credstore"
+    run_as(user, ["mkdir", "-p", str(foreign.parent)], check=True)
+    run_as(user, ["sh", "-c", f"printf '#!/bin/sh\\n' > {foreign} && chmod +x {foreign}"], check=True)
+    before = _tree(user.home)
+    refused = run_as(user, ["sh", script, "--method", "venv"], env=_user_env(user))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert len(refused.stderr.splitlines()) == 1
+    assert refused.stderr.startswith(f"credstore-install: {foreign} already exists and was not made by this script")
+    assert _tree(user.home) == before and foreign.read_text() == "#!/bin/sh\n"
+
+    as_root = subprocess.run(
+        ["sh", script, "--method", "venv"],
+        env={"HOME": str(user.home), "PATH": PLAIN_PATH, "LANG": "C.UTF-8"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert as_root.returncode == 1, as_root.stdout + as_root.stderr
+    assert as_root.stderr.splitlines() == [
+        f"credstore-install: HOME={user.home} belongs to uid {user.uid}, not to you (uid 0): "
+        "run this as that user, or with sudo -H"
+    ]
+    assert _tree(user.home) == before
