@@ -463,3 +463,20 @@ def test_refusals_leave_no_trace(checkout: Path, system_python: Path, unix_users
         "run this as that user, or with sudo -H"
     ]
     assert _tree(user.home) == before
+
+
+def test_login_shell_without_local_bin_gets_the_fix(checkout: Path, system_python: Path, unix_users: UnixUsers) -> None:
+    """zsh does not read ~/.profile: the installer runs the user's real login shell, sees that it would not find
+    credstore, and says what to add (it does not edit dotfiles itself)."""
+    zsh = require_binary("zsh")
+    user = unix_users.create("cszsh", shell=zsh)
+    script = str(checkout / "scripts" / "install.sh")
+    result = run_as(user, ["sh", script, "--method", "venv"], env={**_user_env(user), "SHELL": zsh}, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    bin_dir = user.home / ".local" / "bin"
+    warning = f"warning: a new login shell ({zsh}) does not find credstore: add {bin_dir} to PATH in its profile"
+    assert warning in result.stdout
+    assert _login(user, "command -v credstore").returncode != 0
+    # Following the advice for zsh makes the next login shell find it.
+    run_as(user, ["sh", "-c", f"echo 'export PATH=\"{bin_dir}:$PATH\"' >> ~/.zprofile"], check=True)
+    assert _login(user, "command -v credstore").stdout.strip() == str(bin_dir / "credstore")
