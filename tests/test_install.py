@@ -221,10 +221,25 @@ def test_reinstall_then_uninstall(installed: Installed) -> None:
         assert _login(installed.user, "credstore init --protection keyfile").returncode == 0
     venv = installed.data / "venv"
 
-    again = installed.install("--vault")
+    # The second run installs from a wheel (the other kind of SOURCE), with the vault extra.
+    build = Path(tempfile.mkdtemp(prefix="credstore-install-wheel-"))
+    try:
+        shutil.copytree(installed.checkout, build / "src")
+        wheel = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(build / "dist"), str(build / "src")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert wheel.returncode == 0, wheel.stderr[-2000:]
+        (wheel_file,) = (build / "dist").glob("credstore-*.whl")
+        subprocess.run(["chmod", "-R", "a+rX", str(build)], check=True)
+        again = installed.install("--vault", str(wheel_file))
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"upgrading the venv in {venv}" in again.stdout
-    assert "with the vault extra" in again.stdout
+    assert f"installed credstore from {wheel_file} with the vault extra" in again.stdout
     hvac = run_as(installed.user, [str(venv / "bin" / "python"), "-c", "import hvac"], env=_user_env(installed.user))
     assert hvac.returncode == 0, hvac.stderr
     assert os.readlink(installed.link) == f"{venv}/bin/credstore"
