@@ -270,6 +270,8 @@ stage="$(mktemp -d "${TMPDIR:-/tmp}/credstore-install.XXXXXX")"
 trap 'rm -rf "$stage"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
 if [ -d "$src" ]; then
     src="$(cd "$src" && pwd -P)"
     [ -f "$src/pyproject.toml" ] || die "$src has no pyproject.toml: give the credstore project directory or a wheel"
