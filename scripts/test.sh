@@ -51,6 +51,8 @@ missing_packages() {
     # Debian's own python3 with venv: tests that run code as other users need an interpreter outside /root.
     if [ -x /usr/bin/python3 ] || [ "$(id -u)" -eq 0 ]; then
         /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want[python3-venv]=1
+        # tests/test_install.py shows that Debian's own pip refuses `pip install` (PEP 668).
+        /usr/bin/python3 -c 'import pip' >/dev/null 2>&1 || want[python3-pip]=1
     fi
     if [ "${#want[@]}" -gt 0 ]; then
         printf '%s\n' "${!want[@]}" | sort
