@@ -38,6 +38,11 @@ declare -A PACKAGE_OF=(
     [usermod]=passwd
     [runuser]=util-linux
     [ps]=procps
+    [ssh]=openssh-client
+    [ssh-agent]=openssh-client
+    [ssh-add]=openssh-client
+    [ssh-keygen]=openssh-client
+    [sshd]=openssh-server
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }

@@ -68,6 +68,11 @@ PACKAGE_OF = {
     "groupdel": "passwd",
     "usermod": "passwd",
     "runuser": "util-linux",
+    "ssh": "openssh-client",
+    "ssh-agent": "openssh-client",
+    "ssh-add": "openssh-client",
+    "ssh-keygen": "openssh-client",
+    "sshd": "openssh-server",
 }
 REQUIRE_ENV = "CREDSTORE_REQUIRE_SERVICES"
 
