@@ -13,11 +13,13 @@ Fixtures:
 - ``unix_users`` (function, root only): a :class:`UnixUsers` factory creating real users and groups, removed
   after the test; ``unix_users.run_as(user, argv, env=..., input=...)`` runs a command as that user.
 - ``user_python`` (session, root only): a Python interpreter that users other than root can execute (the
-  pyenv interpreter lives under ``/root``, which is mode 0700), with credstore's dependencies and this checkout
-  importable. Yields a :class:`UserPython`.
+  pyenv interpreter lives under ``/root``, which is mode 0700), with credstore's dependencies and a copy of this
+  checkout's package installed (the checkout may sit in a directory other users cannot enter). Yields a
+  :class:`UserPython`.
 
 Helpers: :func:`real_shell`, :func:`require_binary`, :func:`run_as`, :func:`start_secret_service`,
-:func:`start_openbao`, :func:`free_port`.
+:func:`start_openbao` (the one OpenBao launcher: plain or TLS), :func:`free_port` (the one free-port helper),
+:func:`install_package_copy`.
 
 When a needed program is missing the fixture skips with the reason, unless ``CREDSTORE_REQUIRE_SERVICES=1`` is
 set (``scripts/test.sh`` sets it when it runs as root and could install everything): then it fails instead, so a
@@ -35,6 +37,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -305,24 +308,47 @@ def unix_users() -> Iterator[UnixUsers]:
         users.cleanup()
 
 
+def install_package_copy(target: Path) -> Path:
+    """Copy this checkout's ``credstore/`` package into directory ``target`` and make it readable by everyone.
+
+    Other users cannot import the package from the checkout when it lives in a private (0700) directory, as a CI
+    clone may: they get a copy instead. ``target`` (e.g. a venv's site-packages, or a directory put on their
+    PYTHONPATH) and its parents must be searchable by them. Returns ``target / "credstore"``.
+    """
+    copy = target / "credstore"
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(REPO_ROOT / "credstore", copy, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for directory, _, files in os.walk(copy):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    return copy
+
+
 @dataclass(frozen=True)
 class UserPython:
-    """An interpreter every user can run, with credstore's dependencies; ``env`` puts this checkout on sys.path."""
+    """An interpreter every user can run, with credstore's dependencies and a copy of this checkout's package.
+
+    ``package`` is the installed copy (in the venv's site-packages, readable by every user); ``env`` holds the
+    variables to pass to the child (no PYTHONPATH: the checkout may be unreadable to other users).
+    """
 
     python: Path
     env: dict[str, str]
+    package: Path
 
     def argv(self, *args: str) -> list[str]:
         return [str(self.python), *args]
 
 
 @pytest.fixture(scope="session")
-def user_python(tmp_path_factory: pytest.TempPathFactory) -> UserPython:
+def user_python() -> Iterator[UserPython]:
     """A venv made from Debian's /usr/bin/python3 in a world-readable directory (session scoped, root only).
 
     The pyenv interpreter that runs the tests lives under /root (mode 0700), so other users cannot execute it.
-    This venv has credstore's runtime dependencies installed from the package index; ``env`` (PYTHONPATH to this
-    checkout) makes ``python -m credstore`` importable for any user, provided the checkout itself is readable.
+    This venv has credstore's runtime dependencies installed from the package index and a copy of this checkout's
+    ``credstore`` package in its site-packages (see :func:`install_package_copy`), so it works wherever the
+    checkout lives. Removed at the end of the session.
     """
     if not is_root():
         pytest.skip("user_python is for running code as other users, which needs root")
@@ -330,22 +356,33 @@ def user_python(tmp_path_factory: pytest.TempPathFactory) -> UserPython:
     if not system_python.exists():
         _unavailable("/usr/bin/python3 not found: install Debian's python3 and python3-venv")
     base = Path(tempfile.mkdtemp(prefix="credstore-userpy-"))
-    base.chmod(0o755)
-    venv = base / "venv"
-    made = subprocess.run([str(system_python), "-m", "venv", str(venv)], capture_output=True, text=True)
-    if made.returncode != 0:
-        _unavailable(f"python3 -m venv failed (install python3-venv): {made.stderr.strip()[-500:]}")
-    deps = _project_dependencies()
-    pip = subprocess.run(
-        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", *deps],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    if pip.returncode != 0:
-        _unavailable(f"pip install {deps} into the user venv failed: {pip.stderr.strip()[-800:]}")
-    subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
-    return UserPython(venv / "bin" / "python", {"PYTHONPATH": str(REPO_ROOT), "PYTHONDONTWRITEBYTECODE": "1"})
+    try:
+        base.chmod(0o755)
+        venv = base / "venv"
+        made = subprocess.run([str(system_python), "-m", "venv", str(venv)], capture_output=True, text=True)
+        if made.returncode != 0:
+            _unavailable(f"python3 -m venv failed (install python3-venv): {made.stderr.strip()[-500:]}")
+        python = venv / "bin" / "python"
+        deps = _project_dependencies()
+        pip = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *deps],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        if pip.returncode != 0:
+            _unavailable(f"pip install {deps} into the user venv failed: {pip.stderr.strip()[-800:]}")
+        site_packages = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        package = install_package_copy(Path(site_packages))
+        subprocess.run(["chmod", "-R", "a+rX", str(base)], check=True)
+        yield UserPython(python, {"PYTHONDONTWRITEBYTECODE": "1"}, package)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _project_dependencies() -> list[str]:
@@ -594,18 +631,25 @@ class BaoError(RuntimeError):
 
 @dataclass
 class OpenBao:
-    """A running OpenBao dev server (in-memory storage: nothing survives :meth:`stop`)."""
+    """A running OpenBao dev server (in-memory storage: nothing survives :meth:`stop`).
+
+    With TLS (``start_openbao(..., tls=True)``) the URL is ``https://`` and ``ca_cert`` names the dev CA's PEM file.
+    """
 
     url: str
     process: subprocess.Popen[Any]
     binary: str
     log_path: Path
     root_token: str = field(repr=False)
+    ca_cert: str | None = None
 
     @property
     def env(self) -> dict[str, str]:
         """Address variables (no token) for clients: BAO_ADDR and VAULT_ADDR."""
         return {"BAO_ADDR": self.url, "VAULT_ADDR": self.url}
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.ca_cert) if self.ca_cert else None
 
     def request(
         self, method: str, path: str, data: Mapping[str, Any] | None = None, *, token: str | None = None
@@ -620,29 +664,44 @@ class OpenBao:
         if body is not None:
             req.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - loopback URL we built
+            with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as resp:  # noqa: S310 - loopback
                 raw = resp.read()
         except urllib.error.HTTPError as exc:
             raise BaoError(exc.code, exc.read().decode(errors="replace")) from None
         return json.loads(raw) if raw else {}
 
     def healthy(self) -> bool:
+        if self.ca_cert is not None and not Path(self.ca_cert).exists():
+            return False  # the dev server writes its CA file just before it listens
         try:
-            with urllib.request.urlopen(f"{self.url}/v1/sys/health", timeout=2) as resp:  # noqa: S310
+            with urllib.request.urlopen(  # noqa: S310 - loopback URL we built
+                f"{self.url}/v1/sys/health", timeout=2, context=self._ssl_context()
+            ) as resp:
                 return resp.status == 200
         except (OSError, urllib.error.URLError):
             return False
 
+    def pause(self) -> None:
+        """SIGSTOP the server: its port stays open but nothing answers (a hung server)."""
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
     def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.resume()  # a paused server would not act on SIGTERM
         _stop_process(self.process)
 
 
-def start_openbao(root: Path, *, timeout: float = 60.0, attempts: int = 3) -> OpenBao:
+def start_openbao(root: Path, *, tls: bool = False, timeout: float = 60.0, attempts: int = 3) -> OpenBao:
     """Start ``bao server -dev`` on a free 127.0.0.1 port and wait for ``/v1/sys/health`` to answer 200.
 
-    The root token goes through ``BAO_DEV_ROOT_TOKEN_ID`` (not argv) and the server's stdout, which prints it, goes
-    to /dev/null; stderr (logs, no token) goes to ``root/bao-<attempt>.log``. HOME is ``root`` (dev mode writes
-    ``~/.vault-token`` there).
+    The one OpenBao launcher of the suite. The root token goes through ``BAO_DEV_ROOT_TOKEN_ID`` (not argv) and the
+    server's stdout, which prints it, goes to /dev/null; stderr (logs, no token) goes to ``root/bao-<attempt>.log``.
+    HOME is ``root`` (dev mode writes ``~/.vault-token`` there). With ``tls`` the dev server makes its own CA and
+    certificate in ``root/tls-<attempt>`` and serves HTTPS (``OpenBao.ca_cert``).
     """
     binary = bao_binary()
     if binary is None:
@@ -661,17 +720,30 @@ def start_openbao(root: Path, *, timeout: float = 60.0, attempts: int = 3) -> Op
             "BAO_DEV_LISTEN_ADDRESS": f"127.0.0.1:{port}",
             "BAO_DISABLE_MLOCK": "true",
         }
+        argv = [binary, "server", "-dev", "-dev-no-store-token"]
+        ca_cert = None
+        if tls:
+            cert_dir = root / f"tls-{attempt}"
+            cert_dir.mkdir(mode=0o700)
+            argv += ["-dev-tls", f"-dev-tls-cert-dir={cert_dir}"]
+            ca_cert = str(cert_dir / "vault-ca.pem")
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [binary, "server", "-dev", "-dev-no-store-token"],
+                argv,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
                 start_new_session=True,
             )
+        scheme = "https" if tls else "http"
         server = OpenBao(
-            url=f"http://127.0.0.1:{port}", process=proc, binary=binary, log_path=log_path, root_token=token
+            url=f"{scheme}://127.0.0.1:{port}",
+            process=proc,
+            binary=binary,
+            log_path=log_path,
+            root_token=token,
+            ca_cert=ca_cert,
         )
         deadline = time.monotonic() + timeout
         while proc.poll() is None and time.monotonic() < deadline:

