@@ -189,11 +189,6 @@ def record(event: str, *, path: Path | None = None, environ: Mapping[str, str] =
         return False
 
 
-def record_service(event: str, service: str, *, environ: Mapping[str, str] = os.environ, **fields: object) -> bool:
-    """A change to a service account, into the shared directory's log."""
-    return record(event, path=shared_log(environ), environ=environ, service=service, **fields)
-
-
 def read_lines(path: Path) -> Iterator[dict[str, object]]:
     """Parsed events of a log, oldest first; lines that are not JSON objects are skipped."""
     try:

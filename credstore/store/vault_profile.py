@@ -375,11 +375,6 @@ def apply_settings(settings: dict[str, str], values: Mapping[str, str | None]) -
             settings[key] = value
 
 
-def set_local_settings(local: LocalStore, values: Mapping[str, str | None]) -> None:
-    """Set (or, for None, remove) settings of the local store, in one write."""
-    local.modify(lambda snapshot: apply_settings(snapshot.settings, values))
-
-
 def token_settings(token: str | None, info: Mapping[str, Any], source: str | None = None) -> dict[str, str | None]:
     """Local settings describing a token (``token`` None: keep the stored token itself)."""
     ttl = int(info.get("ttl") or 0)
