@@ -118,12 +118,16 @@ def test_shell_options_do_not_change_values(test_shell: str, preamble: str) -> N
 def test_pasted_into_interactive_shell_with_history_expansion(test_shell: str) -> None:
     require(test_shell)
     values = {k: HOSTILE[k] for k in ("BANG", "SQ", "NEWLINE", "CMDSUB", "BACKTICK", "TRAIL_BS", "EMPTY")}
-    values["MULTILINE_BANG"] = "first line\n!! second !$ line\n^a^b !-2"
-    values["NL_MIX"] = HOSTILE["NL_MIX"]
-    values["CR"] = HOSTILE["CR"]
-    values["CONTROL"] = HOSTILE["CONTROL"]
-    values["TAB"] = HOSTILE["TAB"]
-    values["ALL_C0"] = "".join(chr(c) for c in range(1, 0x20)) + "\x7f'!\\"
+    if test_shell == "zsh":
+        # zsh takes a pasted multi-line quote whole. bash expands history line by line and lets readline act on
+        # control characters; its output stays plain '...' (safe in every locale, see credstore/shells/posix.py),
+        # so these values are exact only through eval, as documented there.
+        values["MULTILINE_BANG"] = "first line\n!! second !$ line\n^a^b !-2"
+        values["NL_MIX"] = HOSTILE["NL_MIX"]
+        values["CR"] = HOSTILE["CR"]
+        values["CONTROL"] = HOSTILE["CONTROL"]
+        values["TAB"] = HOSTILE["TAB"]
+        values["ALL_C0"] = "".join(chr(c) for c in range(1, 0x20)) + "\x7f'!\\"
     got, hist_on = h.run_interactive(test_shell, emit(test_shell, list(values.items())), list(values))
     assert hist_on, f"history expansion was off in interactive {test_shell}; the test would prove nothing"
     assert got == expect_bytes(values)
@@ -193,15 +197,14 @@ def test_posix_text() -> None:
     assert render([("A", "x")], shell="zsh") == render([("A", "x")], shell="sh") == "export A='x'\n"
 
 
-def test_bash_text_is_one_printable_line_per_statement() -> None:
-    # Pasted into an interactive bash, readline would act on control characters and history expansion on
-    # line starts, so bash output keeps every statement on one line of printable characters.
+def test_bash_zsh_sh_get_the_same_plain_single_quotes() -> None:
+    # No $'...' or backslash escape in any POSIX output: its safety would depend on the reader's locale (finding 9,
+    # tests/test_shells_locale.py). Newlines and control characters stay literal inside the quotes.
     text = render(list(HOSTILE.items()), ["GONE"], shell="bash")
-    lines = text.split("\n")
-    assert lines[-1] == "" and len(lines) == len(HOSTILE) + 2
-    assert all(ch.isprintable() or ch == " " for line in lines for ch in line if ord(ch) < 0x80)
-    assert render([("A", "a\nb")], shell="bash") == "export A=$'a\\012b'\n"
-    assert render([("A", "a\nb")], shell="zsh") == "export A='a\nb'\n"
+    assert text == render(list(HOSTILE.items()), ["GONE"], shell="zsh") == render(list(HOSTILE.items()), ["GONE"])
+    plain = "".join(f"export {k}='" + v.replace("'", "'\\''") + "'\n" for k, v in HOSTILE.items())
+    assert text == "unset -v GONE\n" + plain
+    assert render([("A", "a\nb\x01\\")], shell="bash") == "export A='a\nb\x01\\'\n"
 
 
 def test_fish_text() -> None:

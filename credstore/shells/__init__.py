@@ -23,7 +23,7 @@ FORMATS: tuple[str, ...] = ("shell", "dotenv", "json")
 # Output -> (emitter module, keyword arguments of its render). Only the one emitter asked for is imported: `credstore
 # env` runs in every new shell.
 _EMITTERS: dict[str, tuple[str, dict[str, bool]]] = {
-    "bash": ("posix", {"bash": True}),
+    "bash": ("posix", {}),
     "zsh": ("posix", {}),
     "sh": ("posix", {}),
     "fish": ("fish", {}),
