@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -213,10 +214,16 @@ def test_fish_text() -> None:
 
 
 def test_powershell_text() -> None:
-    text = render([("A", "it's \u2018x\u2019 $env:HOME `n")], ["C"], shell="powershell")
+    text = render([("A", "it's \u2018x\u2019 $env:HOME `n"), ("B", "plain 'q'")], ["C"], shell="powershell")
     assert text == (
-        "Remove-Item Env:C -ErrorAction SilentlyContinue\n$env:A = 'it''s \u2018\u2018x\u2019\u2019 $env:HOME `n'\n"
+        "Remove-Item Env:C -ErrorAction SilentlyContinue\n"
+        "$env:A = -join ('it''s ', [char]0x2018, 'x', [char]0x2019, ' $env:HOME `n')\n"
+        "$env:B = 'plain ''q'''\n"
     )
+    assert render([("A", "a\nb\U0001f511")], shell="powershell") == (
+        "$env:A = -join ('a', [char]0x000A, 'b', [char]0xD83D, [char]0xDD11)\n"
+    )
+    assert render([("A", "")], shell="powershell") == "$env:A = ''\n"
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -230,13 +237,54 @@ def test_every_statement_on_its_own_line_and_newline_terminated(shell: str) -> N
 # --------------------------------------------------------------------------- PowerShell
 
 
-def parse_powershell(text: str) -> tuple[dict[str, str], list[str]]:
-    """Reference parser for what the PowerShell emitter writes, following PowerShell's tokenizer rules.
+_PS_CHAR = re.compile(r"\[char\]0x([0-9A-F]{4})")
 
-    In a verbatim string ``'...'`` any of ' U+2018 U+2019 U+201A U+201B ends the string, unless the next
-    character is also one of them: then the pair stands for the second one. Nothing else is special.
-    """
+
+def _ps_verbatim(text: str, pos: int) -> tuple[str, int]:
+    """A verbatim string at ``pos``: any of ' U+2018 U+2019 U+201A U+201B ends it, unless the next character is
+    also one of them: then the pair stands for the second one. Nothing else is special."""
     quotes = ps_mod.SINGLE_QUOTES
+    assert text[pos] in quotes, text[pos : pos + 40]
+    pos += 1
+    chars = []
+    while True:
+        c = text[pos]  # IndexError = unterminated string
+        if c in quotes:
+            if pos + 1 < len(text) and text[pos + 1] in quotes:
+                chars.append(text[pos + 1])
+                pos += 2
+                continue
+            return "".join(chars), pos + 1
+        chars.append(c)
+        pos += 1
+
+
+def _ps_expression(text: str, pos: int) -> tuple[str, int]:
+    """``'...'`` or ``-join (ITEM, ITEM, ...)``, each ITEM a verbatim string or ``[char]0xHHHH``."""
+    if not text.startswith("-join (", pos):
+        return _ps_verbatim(text, pos)
+    pos += len("-join (")
+    units: list[str] = []
+    while True:
+        match = _PS_CHAR.match(text, pos)
+        if match:
+            units.append(chr(int(match.group(1), 16)))
+            pos = match.end()
+        else:
+            item, pos = _ps_verbatim(text, pos)
+            units.append(item)
+        if text.startswith(", ", pos):
+            pos += 2
+            continue
+        assert text[pos] == ")", text[pos : pos + 40]
+        # -join concatenates UTF-16 code units: a surrogate pair in two [char] items makes one character.
+        joined = "".join(units).encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        return joined, pos + 1
+
+
+def parse_powershell(text: str) -> tuple[dict[str, str], list[str]]:
+    """Reference parser for what the PowerShell emitter writes, following PowerShell's tokenizer rules, reading the
+    whole text at once (``. file``, ``| Out-String | Invoke-Expression``)."""
     values: dict[str, str] = {}
     removed: list[str] = []
     pos = 0
@@ -251,45 +299,62 @@ def parse_powershell(text: str) -> tuple[dict[str, str], list[str]]:
         assert text.startswith("$env:", pos), text[pos : pos + 40]
         eq = text.index(" = ", pos)
         name = text[pos + len("$env:") : eq]
-        pos = eq + 3
-        assert text[pos] in quotes
+        value, pos = _ps_expression(text, eq + 3)
+        assert text[pos] == "\n", "statement must end after its value"
         pos += 1
-        chars = []
-        while True:
-            c = text[pos]  # IndexError = unterminated string
-            if c in quotes:
-                if pos + 1 < len(text) and text[pos + 1] in quotes:
-                    chars.append(text[pos + 1])
-                    pos += 2
-                    continue
-                pos += 1
-                break
-            chars.append(c)
-            pos += 1
-        assert text[pos] == "\n", "statement must end at the closing quote"
-        pos += 1
-        values[name] = "".join(chars)
+        values[name] = value
+    return values, removed
+
+
+def parse_powershell_line_by_line(text: str) -> tuple[dict[str, str], list[str]]:
+    """What ``credstore env --shell powershell | Invoke-Expression`` does: PowerShell reads a native command's
+    output as lines (split at CR LF, LF or CR, as .NET's ReadLine does) and Invoke-Expression runs each line as a
+    script of its own."""
+    values: dict[str, str] = {}
+    removed: list[str] = []
+    for line in re.split(r"\r\n|\n|\r", text.removesuffix("\n")):
+        line_values, line_removed = parse_powershell(line + "\n")
+        values.update(line_values)
+        removed += line_removed
     return values, removed
 
 
 def test_powershell_hostile_values_parse_back() -> None:
-    values, removed = parse_powershell(render(list(HOSTILE.items()), ["GONE"], shell="powershell"))
-    assert values == HOSTILE
-    assert removed == ["GONE"]
+    text = render(list(HOSTILE.items()), ["GONE"], shell="powershell")
+    assert parse_powershell(text) == (HOSTILE, ["GONE"])
+
+
+def test_powershell_survives_line_by_line_invoke_expression() -> None:
+    # Issue 13: `| Invoke-Expression` split a multi-line value. Every statement is now one line of its own.
+    text = render(list(HOSTILE.items()), ["GONE"], shell="powershell")
+    assert parse_powershell_line_by_line(text) == (HOSTILE, ["GONE"])
+
+
+def test_powershell_output_is_printable_ascii() -> None:
+    # Windows PowerShell decodes a native command's output in the console code page (437, 850, 932, 1252, ...):
+    # ASCII reads the same in all of them, so no byte of a value can turn into a quote character on the way.
+    text = render(list(HOSTILE.items()), ["GONE"], shell="powershell")
+    assert all(" " <= ch <= "~" for line in text.split("\n") for ch in line)
 
 
 def test_powershell_reference_parser_catches_undoubled_quote() -> None:
-    # The parser must reject text a naive emitter would write, or it proves nothing.
+    # The parsers must reject text a naive emitter would write, or they prove nothing.
     naive = "$env:A = 'a\u2019b'\n"
     with pytest.raises((AssertionError, IndexError)):
         assert parse_powershell(naive) == ({"A": "a\u2019b"}, [])
+    multi_line = "$env:A = 'a\nb'\n"
+    assert parse_powershell(multi_line) == ({"A": "a\nb"}, [])
+    with pytest.raises((AssertionError, IndexError)):
+        parse_powershell_line_by_line(multi_line)
 
 
 @settings(max_examples=200, deadline=None)
 @given(values=VALUES)
 def test_powershell_any_value_parses_back(values: list[str]) -> None:
     pairs = [(f"V{i}", v) for i, v in enumerate(values)]
-    assert parse_powershell(render(pairs, shell="powershell"))[0] == dict(pairs)
+    text = render(pairs, shell="powershell")
+    assert parse_powershell(text)[0] == dict(pairs)
+    assert parse_powershell_line_by_line(text)[0] == dict(pairs)
 
 
 def test_powershell_real_shell() -> None:
