@@ -372,7 +372,7 @@ def test_powershell_real_shell() -> None:
     assert result.env_view["GONE"] is h.UNSET
 
 
-# --------------------------------------------------------------------------- dotenv
+# ------------------------------------------------------------ docker --env-file (dotenv: test_dotenv_dialects.py)
 
 
 def parse_docker_env_file(text: str) -> list[tuple[str, str]]:
@@ -390,18 +390,18 @@ def parse_docker_env_file(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def test_dotenv_exact_lines() -> None:
+def test_docker_exact_lines() -> None:
     pairs = [("A", "plain"), ("B", ""), ("C", 'it\'s "q" $x `y` \\ # not a comment'), ("D", "  sp ="), ("E", "é🔑")]
-    text = render(pairs, ["IGNORED"], fmt="dotenv")
+    text = render(pairs, ["IGNORED"], fmt="docker")
     assert text == 'A=plain\nB=\nC=it\'s "q" $x `y` \\ # not a comment\nD=  sp =\nE=é🔑\n'
     assert parse_docker_env_file(text) == pairs
 
 
 @pytest.mark.parametrize("bad", ["line1\nline2", "trailing\r", "cr\rin middle", "\n", "nul\0byte"])
-def test_dotenv_refuses_unrepresentable_value_without_showing_it(bad: str) -> None:
+def test_docker_refuses_unrepresentable_value_without_showing_it(bad: str) -> None:
     secret = "hunter2-" + bad
     with pytest.raises(UnrepresentableValue) as info:
-        render([("OK", "fine"), ("HF_TOKEN", secret)], fmt="dotenv")
+        render([("OK", "fine"), ("HF_TOKEN", secret)], fmt="docker")
     message = str(info.value)
     assert "HF_TOKEN" in message
     assert "hunter2" not in message and secret not in message
@@ -415,9 +415,9 @@ def test_dotenv_refuses_unrepresentable_value_without_showing_it(bad: str) -> No
         st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0\n\r")), min_size=1, max_size=6
     )
 )
-def test_dotenv_any_single_line_value_round_trips(values: list[str]) -> None:
+def test_docker_any_single_line_value_round_trips(values: list[str]) -> None:
     pairs = [(f"V{i}", v) for i, v in enumerate(values)]
-    assert parse_docker_env_file(render(pairs, fmt="dotenv")) == pairs
+    assert parse_docker_env_file(render(pairs, fmt="docker")) == pairs
 
 
 # --------------------------------------------------------------------------- json
@@ -506,5 +506,5 @@ def test_detect_shell_without_shell_variable() -> None:
 
 def test_public_constants() -> None:
     assert SHELLS == ("bash", "zsh", "sh", "fish", "powershell")
-    assert FORMATS == ("shell", "dotenv", "json")
+    assert FORMATS == ("shell", "dotenv", "docker", "json")
     assert all(detect_shell({"SHELL": "/bin/" + s}) in SHELLS for s in SHELLS)

@@ -18,7 +18,7 @@ _ENV_VALUE_OPTIONS = {
 }
 _CHOICES = {
     "shell": ("bash", "zsh", "sh", "fish", "powershell"),
-    "fmt": ("shell", "dotenv", "json"),
+    "fmt": ("shell", "dotenv", "docker", "json"),
     "target": ("apptainer", "singularity"),
 }
 

@@ -2,8 +2,9 @@
 
 ``render`` turns ``(NAME, value)`` pairs into text that the chosen shell evaluates (``eval "$(credstore env)"``,
 ``credstore env --shell fish | source``, ``credstore env --shell powershell | Invoke-Expression``), or into a
-Docker env file or a JSON object. Every value is carried byte for byte; a format that cannot carry a value
-raises UnrepresentableValue naming the variable, never showing the value.
+``.env`` file (python-dotenv, docker compose), a ``docker run --env-file`` file or a JSON object. Every value is
+carried byte for byte; a format that cannot carry a value raises UnrepresentableValue naming the variable, never
+showing the value.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from credstore.shells._common import check_name, check_value
 __all__ = ["FORMATS", "SHELLS", "detect_shell", "render"]
 
 SHELLS: tuple[str, ...] = ("bash", "zsh", "sh", "fish", "powershell")
-FORMATS: tuple[str, ...] = ("shell", "dotenv", "json")
+FORMATS: tuple[str, ...] = ("shell", "dotenv", "docker", "json")
 
 # Output -> (emitter module, keyword arguments of its render). Only the one emitter asked for is imported: `credstore
 # env` runs in every new shell.
@@ -29,6 +30,7 @@ _EMITTERS: dict[str, tuple[str, dict[str, bool]]] = {
     "fish": ("fish", {}),
     "powershell": ("powershell", {}),
     "dotenv": ("dotenv", {}),
+    "docker": ("docker", {}),
     "json": ("json_format", {}),
 }
 
@@ -74,10 +76,11 @@ def render(
     """Return text that sets each NAME to its value exactly and unsets each name in ``unsets``.
 
     ``fmt="shell"``: statements for ``shell`` (one of SHELLS), one per line, ending in a newline. Unsets come
-    first, so a name that is both unset and assigned ends up assigned. ``fmt="dotenv"``: Docker ``--env-file``
-    lines (``unsets`` ignored); a value with a newline, CR or NUL raises UnrepresentableValue. ``fmt="json"``:
-    a JSON object and a newline (``unsets`` ignored). Unknown shell or format, or an invalid name, raises
-    UsageError.
+    first, so a name that is both unset and assigned ends up assigned. ``fmt="dotenv"``: a ``.env`` file that
+    python-dotenv and docker compose read back exactly (``unsets`` ignored; a value they cannot both carry raises
+    UnrepresentableValue). ``fmt="docker"``: ``docker run --env-file`` lines (``unsets`` ignored); a value with a
+    newline, CR or NUL raises UnrepresentableValue. ``fmt="json"``: a JSON object and a newline (``unsets``
+    ignored). Unknown shell or format, or an invalid name, raises UsageError.
     """
     if shell not in SHELLS:
         raise UsageError(f"unknown shell {shell!r}: choose one of {', '.join(SHELLS)}")
