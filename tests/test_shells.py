@@ -210,7 +210,8 @@ def test_bash_zsh_sh_get_the_same_plain_single_quotes() -> None:
 
 def test_fish_text() -> None:
     text = render([("A", "it's a \\ back\nslash")], ["C"], shell="fish")
-    assert text == "set -e C\nset -gx A 'it\\'s a \\\\ back\nslash'\n"
+    # \\ and \' go between quoted segments, after a quote: no value byte is ever next to a backslash.
+    assert text == "set -e C\nset -gx A 'it'\\''s a '\\\\' back\nslash'\n"
 
 
 def test_powershell_text() -> None:

@@ -3,10 +3,11 @@ locales generated with ``localedef``.
 
 In these charsets the second byte of a two-byte character may be ``\\`` (0x5C) or a backtick (0x60). A shell that
 reads the emitted text in such a locale may join a byte of the value with the following byte of the quoting, and
-an escape the emitter wrote (``\\\\``, ``\\047``) loses its backslash: with bash's ``$'...'`` form the value ran on
-into the next statement and a later value ran as a command. Each test loads the emitted text into bash, zsh and
-dash running in the locale, reads every variable back byte for byte (as the shell sees it and as a child process
-sees it) and checks that a canary file that several values try to create never appears.
+an escape the emitter wrote (``\\\\``, ``\\047``) loses its backslash: with bash's ``$'...'`` form, and with fish's
+``\\'`` inside quotes, the value ran on into the next statement and a later value ran as a command. Each test loads
+the emitted text into bash, zsh, dash and fish running in the locale, reads every variable back byte for byte (as
+the shell sees it and as a child process sees it) and checks that a canary file that several values try to create
+never appears.
 
 Two ways the text reaches the shell: as UTF-8 (credstore run with ``PYTHONIOENCODING=utf-8``, the case of the
 finding: the shell then splits UTF-8 bytes into the locale's characters) and in the locale's own charset (what
@@ -45,6 +46,7 @@ SHELLS: dict[str, tuple[str, list[str]]] = {
     "bash": ("bash", ["--norc", "--noprofile"]),
     "zsh": ("zsh", ["-f"]),
     "dash": ("sh", []),
+    "fish": ("fish", ["--no-config"]),
 }
 HAZARD_TRAILS = (0x5C, 0x27, 0x60)  # '\\', "'", '`'
 
@@ -145,11 +147,15 @@ def hostile_corpus(codec: str, output_encoding: str, canary: Path) -> list[tuple
     return pairs
 
 
-def _driver(names: list[str], script: Path, mode: str, dump: Path) -> str:
-    load = f'eval "$(cat {script})"' if mode == "eval" else f". {script}"
-    lines = [load]
-    for name in names:
-        lines.append(f"if [ \"${{{name}+x}}\" = x ]; then printf 'S%s\\0' \"${name}\"; else printf 'U\\0'; fi")
+def _driver(test_shell: str, names: list[str], script: Path, mode: str, dump: Path) -> str:
+    if test_shell == "fish":  # "eval" is fish's pipe into source, "dot" its source FILE
+        lines = [f"cat {script} | source" if mode == "eval" else f"source {script}"]
+        for name in names:
+            lines.append(f"if set -q {name}; printf 'S%s\\0' \"${name}\"; else; printf 'U\\0'; end")
+    else:
+        lines = [f'eval "$(cat {script})"' if mode == "eval" else f". {script}"]
+        for name in names:
+            lines.append(f"if [ \"${{{name}+x}}\" = x ]; then printf 'S%s\\0' \"${name}\"; else printf 'U\\0'; fi")
     lines.append(f"exec env -0 >{dump}")
     return "\n".join(lines) + "\n"
 
@@ -173,7 +179,7 @@ def test_values_round_trip_in_multibyte_locale(
     dump = tmp_path / "env.bin"
     driver = tmp_path / "driver"
     names = [name for name, _ in pairs]
-    driver.write_text(_driver(names, script, mode, dump), encoding="ascii")
+    driver.write_text(_driver(test_shell, names, script, mode, dump), encoding="ascii")
     proc = subprocess.run(
         [exe, *options, str(driver)],
         env=_env(locpath, LOCALES[codec][2]),
