@@ -19,7 +19,7 @@ differ, so each value is written in the one form both read the same way:
 
 Refused with UnrepresentableValue (naming the variable, never showing the value): a value holding ``${...}`` in
 python-dotenv's sense (it expands it in every form, quoted or not, and has no escape), and a value that fits none
-of the forms above. ``--format docker``, ``json`` and ``shell`` carry every value.
+of the forms above. ``--format json`` and ``shell`` carry every value, ``--format docker`` every one-line value.
 """
 
 from __future__ import annotations
