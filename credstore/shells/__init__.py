@@ -1,9 +1,10 @@
 """Shell and file-format emitters: one module per shell or format (as direnv has one file per shell).
 
 ``render`` turns ``(NAME, value)`` pairs into text that the chosen shell evaluates (``eval "$(credstore env)"``,
-``credstore env --shell fish | source``, ``credstore env --shell powershell | Out-String | Invoke-Expression``), or
-into a file format. Every value is carried byte for byte; a format that cannot carry a value raises
-UnrepresentableValue naming the variable, never showing the value.
+``credstore env --shell fish | source``, ``credstore env --shell powershell | Invoke-Expression``), or into a
+file format: a ``.env`` file (python-dotenv, docker compose), a ``docker run --env-file`` file, JSON. Every value
+is carried byte for byte; a format that cannot carry a value raises UnrepresentableValue naming the variable, never
+showing the value.
 
 The registry below is the one place that lists them; the hot path and click take their choices from it, and only
 the one emitter asked for is imported (``credstore env`` runs in every new shell).
@@ -45,7 +46,7 @@ SHELL_REGISTRY: tuple[Shell, ...] = (
     Shell("powershell", "powershell", ("pwsh", "powershell")),
 )
 #: ``--format`` name -> module; ``shell`` means the ``--shell`` emitter.
-FORMAT_REGISTRY: dict[str, str] = {"dotenv": "dotenv", "json": "json_format"}
+FORMAT_REGISTRY: dict[str, str] = {"dotenv": "dotenv", "docker": "docker", "json": "json_format"}
 #: ``env --for RUNTIME``: the prefix that container runtime turns into a variable inside the container.
 CONTAINER_PREFIXES: dict[str, str] = {"apptainer": "APPTAINERENV_", "singularity": "SINGULARITYENV_"}
 

@@ -1,19 +1,30 @@
 """fish shell.
 
-Inside fish single quotes only ``\\\\`` and ``\\'`` are escapes; every other character, newlines included, is
-literal. So a value is written as ``'...'`` with ``\\`` -> ``\\\\`` and ``'`` -> ``\\'``. ``set -gx`` sets a
-global exported variable (it shadows, but does not touch, a universal variable of the same name); ``set -e``
-erases it again. fish's option parser stops at the first non-option, so a value starting with ``-`` is safe.
+Inside fish single quotes ``\\\\`` and ``\\'`` are escapes; every other character, newlines included, is literal.
+A value is written as single-quoted segments that hold neither ``\\`` nor ``'``; each of those two characters goes
+between two segments as the unquoted escape ``\\\\`` or ``\\'`` (``a\\b'c`` -> ``'a'\\\\'b'\\''c'``), and fish joins
+the pieces into one word.
+
+Safe in every locale, like the POSIX form (credstore/shells/posix.py): the byte before every backslash of the
+output is a quote or a backslash, never a byte of the value, so no multibyte character (GBK, Big5 and Shift_JIS
+have second bytes of 0x5C) can take an escape's backslash as its own. Writing ``\\\\`` and ``\\'`` inside the
+quotes, as before, let a UTF-8 value read in such a locale end the quote early and run a later value as a
+command (tests/test_shells_locale.py).
+
+``set -gx`` sets a global exported variable (it shadows, but does not touch, a universal variable of the same
+name); ``set -e`` erases it again. Every value starts with a quote, so none is taken for an option.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+_OUTSIDE_QUOTES = str.maketrans({"\\": "'\\\\'", "'": "'\\''"})
+
 
 def quote(value: str) -> str:
-    """Single-quote ``value`` for fish."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """Quote ``value`` for fish, in any locale."""
+    return "'" + value.translate(_OUTSIDE_QUOTES) + "'"
 
 
 def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
