@@ -220,6 +220,11 @@ def parse_dotenv(text: str, origin: str, warn: Callable[[str], None]) -> dict[st
                     chars.append(_ESCAPES.get(nxt, "\\" + nxt))
                     i += 2
                     continue
+                if quote == "'" and ch == "\\" and text[i + 1 : i + 2] == "'":
+                    # python-dotenv and compose read \' inside single quotes as a quote (our dotenv output uses it)
+                    chars.append("'")
+                    i += 2
+                    continue
                 chars.append(ch)
                 i += 1
             if i >= n:

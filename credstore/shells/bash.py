@@ -9,4 +9,4 @@ HOOK: str | None = posix_hook("bash", "bashrc")
 
 
 def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
-    return _render_posix(assignments, unsets, bash=True)
+    return _render_posix(assignments, unsets)

@@ -31,10 +31,8 @@ def quote(value: str) -> str:
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str], *, bash: bool = False) -> str:
-    """``unset -v`` lines, then ``export NAME='value'`` lines. ``bash`` is accepted for callers that still pass
-    it; every POSIX shell gets the same text."""
-    del bash
+def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
+    """``unset -v`` lines, then ``export NAME='value'`` lines: the same text for every POSIX shell."""
     lines = [f"unset -v {name}" for name in unsets]
     lines += [f"export {name}={quote(value)}" for name, value in assignments]
     return "".join(line + "\n" for line in lines)
