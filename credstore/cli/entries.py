@@ -90,6 +90,7 @@ def put_entry(store: Backend, name: str, value: str, secret: bool) -> None:
 )
 @click.option("--approle", is_flag=True, help="vault: log in with AppRole (--role-id; secret id from stdin).")
 @click.option("--role-id", default=None, metavar="ID", help="vault: AppRole role id.")
+@click.option("--proxy", default=None, metavar="URL", help="vault: HTTP proxy to the server (never from http_proxy).")
 @click.pass_context
 def init(ctx: click.Context, protection: str | None, backend: str, **vault: object) -> None:
     """Create the profile's encrypted store, or connect the profile to OpenBao / Vault (--backend vault).
@@ -109,7 +110,9 @@ def init(ctx: click.Context, protection: str | None, backend: str, **vault: obje
         init_vault(ctx, protection=protection, **vault)  # type: ignore[arg-type]
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
-        raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
+        raise UsageError(
+            "--url, --user, --service, --ca-cert, --cache-max-age, --proxy and --approle need --backend vault"
+        )
     from credstore.cli.protection import create_store, passphrase_store
 
     store = passphrase_store(ctx)

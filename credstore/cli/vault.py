@@ -31,17 +31,21 @@ def _vault_modules() -> Any:
 def _read_token(approle: bool, role_id: str | None, url: str, settings: dict[str, str]) -> tuple[str, dict, str]:
     """Read a token (or an AppRole secret id and log in); check it with the server. (token, info, source)."""
     vp = _vault_modules()
-    from credstore.store.vault import login_approle, token_info
+    from credstore.store.vault import login_approle, parse_seconds, token_info
 
-    ca_cert = settings.get(vp.CA_CERT) or None
-    timeout = float(settings.get(vp.TIMEOUT) or vp.DEFAULT_TIMEOUT)
+    connection: dict[str, Any] = {
+        "ca_cert": settings.get(vp.CA_CERT) or None,
+        "timeout": float(settings.get(vp.TIMEOUT) or vp.DEFAULT_TIMEOUT),
+        "deadline": parse_seconds(settings.get(vp.DEADLINE) or vp.DEFAULT_DEADLINE, f"the {vp.DEADLINE} setting"),
+        "proxy": settings.get(vp.PROXY) or None,
+    }
     if approle:
         if not role_id:
             raise UsageError("--approle needs --role-id ID (the secret id is read from the terminal or stdin)")
         secret_id = terminal.read_value("AppRole secret id", secret=True, prompt="AppRole secret id (hidden): ")
         if not secret_id:
             raise UsageError("no AppRole secret id given (type it, or pipe it on stdin)")
-        token = login_approle(url, role_id, secret_id, timeout=timeout, ca_cert=ca_cert)
+        token = login_approle(url, role_id, secret_id, **connection)
         source = "approle"
     else:
         if role_id:
@@ -50,7 +54,7 @@ def _read_token(approle: bool, role_id: str | None, url: str, settings: dict[str
         if not token:
             raise UsageError("no token given (type it, or pipe it on stdin); nothing changed")
         source = "token"
-    info = token_info(url, token, timeout=timeout, ca_cert=ca_cert)
+    info = token_info(url, token, **connection)
     return token, info, source
 
 
@@ -87,22 +91,24 @@ def init_vault(
     cache_max_age: str | None,
     approle: bool,
     role_id: str | None,
+    proxy: str | None = None,
 ) -> None:
     """Connect the current profile to a KV v2 mount (creating its local store for the token and settings)."""
     vp = _vault_modules()
-    from credstore.store.vault import _check_path, _display_url
+    from credstore.store.vault import check_path, check_proxy, display_url
 
     if not url:
         raise UsageError("--backend vault needs --url https://openbao.example.org:8200")
     if not url.startswith(("http://", "https://")):
-        raise UsageError(f"--url must start with https:// (or http:// for loopback): {_display_url(url)}")
+        raise UsageError(f"--url must start with https:// (or http:// for loopback): {display_url(url)}")
     if url.startswith("http://") and not _is_loopback(url):
         raise UsageError(
-            f"--url {_display_url(url)}: plain http would send the token and every value unencrypted; "
+            f"--url {display_url(url)}: plain http would send the token and every value unencrypted; "
             "use https:// (http:// is accepted for loopback addresses only)"
         )
     if timeout <= 0:
         raise UsageError("--timeout must be more than 0 seconds")
+    proxy = check_proxy(proxy) if proxy else None
     if ca_cert:
         ca_cert = os.path.abspath(os.path.expanduser(ca_cert))
         if not os.path.isfile(ca_cert):
@@ -119,7 +125,7 @@ def init_vault(
         path = vp.service_path(path_prefix, check_service_name(service))
     else:
         path = vp.personal_path(path_prefix, user or vp.unix_user(), local.profile)
-    mount = _check_path("mount", mount)
+    mount = check_path("mount", mount)
     config: dict[str, str | None] = {
         vp.BACKEND: "vault",
         vp.URL: url.rstrip("/"),
@@ -129,6 +135,7 @@ def init_vault(
         vp.PATH: path,
         vp.CA_CERT: ca_cert,
         vp.TIMEOUT: repr(float(timeout)),
+        vp.PROXY: proxy,
         vp.CACHE_MAX_AGE: repr(max_age),
         vp.CACHE: None,
     }
@@ -157,7 +164,7 @@ def init_vault(
         terminal.warn(f"{exc} (the profile is set up; ask an admin for a policy on {mount}/{path})")
     ttl = int(info.get("ttl") or 0)
     click.echo(
-        f"profile '{local.profile}' {where} {_display_url(url)} at {mount}/{path} "
+        f"profile '{local.profile}' {where} {display_url(url)} at {mount}/{path} "
         f"(token: {'no expiry' if not ttl else 'ttl ' + durations.format_duration(ttl)}; "
         f"kept in the local store, protection: {local.protection_kind()})",
         err=True,
@@ -230,17 +237,19 @@ def logout(ctx: click.Context) -> None:
 def status(ctx: click.Context, as_json: bool) -> None:
     """Where the profile lives, the token's ttl (renewing it when renewable), the server and the cache."""
     vp, local, settings = _open_vault(ctx)
-    from credstore.store.vault import _display_url, token_info
+    from credstore.store.vault import display_url, token_info
 
     profile = vp.VaultProfile(local, settings, use_cache=False)
     out: dict[str, Any] = {
         "profile": local.profile,
-        "url": _display_url(settings[vp.URL]),
+        "url": display_url(settings[vp.URL]),
         "mount": profile.mount,
         "path": profile.path,
         "source": profile.source,
         "ca_cert": settings.get(vp.CA_CERT) or None,
-        "timeout": profile._s.timeout,
+        "timeout": profile.connection.timeout,
+        "deadline": profile.connection.deadline,
+        "proxy": profile.connection.proxy,
         "token_from": f"${profile.token_var}"
         if profile.token_var
         else f"local store ({settings.get(vp.TOKEN_SOURCE)})",
@@ -248,9 +257,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     problem: CredstoreError | None = None
     try:
         renewed = profile.maybe_renew(force=True)
-        info = token_info(
-            profile._s.url, _token_of(profile, settings), timeout=profile._s.timeout, ca_cert=out["ca_cert"]
-        )
+        info = token_info(profile.connection.url, _token_of(profile, settings), **profile.connection.options())
         out.update(
             token_ttl=info["ttl"],
             token_renewable=info["renewable"],
@@ -270,7 +277,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
     else:
         click.echo(f"profile   {out['profile']}  ({out['source']})")
-        click.echo(f"server    {out['url']}" + (f"  CA {out['ca_cert']}" if out["ca_cert"] else ""))
+        click.echo(
+            f"server    {out['url']}"
+            + (f"  CA {out['ca_cert']}" if out["ca_cert"] else "")
+            + (f"  via proxy {out['proxy']}" if out["proxy"] else "")
+        )
         click.echo(f"token     from {out['token_from']}")
         if "token_ttl" in out:
             ttl = "never expires" if not out["token_ttl"] else f"ttl {durations.format_duration(out['token_ttl'])}"
@@ -345,17 +356,37 @@ def cache(ctx: click.Context, max_age: str | None, clear: bool) -> None:
 @vault_group.command("config")
 @click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Per-request timeout (default 3).")
 @click.option(
+    "--deadline",
+    default=None,
+    metavar="SECONDS",
+    help="Wall-clock limit of a whole read (default 5), then the cache or exit 12; CREDSTORE_VAULT_DEADLINE overrides.",
+)
+@click.option(
     "--ca-cert", "ca_cert", default=None, metavar="FILE", help="CA certificate for a private CA ('' to drop)."
 )
+@click.option(
+    "--proxy",
+    default=None,
+    metavar="URL",
+    help="Reach the server through this HTTP proxy ('' to drop); http_proxy & co. are never used.",
+)
 @click.pass_context
-def config_(ctx: click.Context, timeout: float | None, ca_cert: str | None) -> None:
+def config_(
+    ctx: click.Context, timeout: float | None, deadline: str | None, ca_cert: str | None, proxy: str | None
+) -> None:
     """Change the connection settings of this profile."""
     vp, local, settings = _open_vault(ctx)
+    from credstore.store.vault import check_proxy, display_url, parse_seconds
+
     changes: dict[str, str | None] = {}
     if timeout is not None:
         if timeout <= 0:
             raise UsageError("--timeout must be more than 0 seconds")
         changes[vp.TIMEOUT] = repr(float(timeout))
+    if deadline is not None:
+        changes[vp.DEADLINE] = repr(parse_seconds(deadline, "--deadline"))
+    if proxy is not None:
+        changes[vp.PROXY] = check_proxy(proxy) if proxy else None
     if ca_cert is not None:
         if ca_cert:
             ca_cert = os.path.abspath(os.path.expanduser(ca_cert))
@@ -367,7 +398,9 @@ def config_(ctx: click.Context, timeout: float | None, ca_cert: str | None) -> N
         settings = local.read().settings
     click.echo(
         f"profile '{local.profile}': {vp.describe(settings)}, timeout {settings.get(vp.TIMEOUT, vp.DEFAULT_TIMEOUT)} s"
-        + (f", CA {settings[vp.CA_CERT]}" if settings.get(vp.CA_CERT) else ""),
+        f", deadline {settings.get(vp.DEADLINE, vp.DEFAULT_DEADLINE)} s"
+        + (f", CA {settings[vp.CA_CERT]}" if settings.get(vp.CA_CERT) else "")
+        + (f", proxy {display_url(settings[vp.PROXY])}" if settings.get(vp.PROXY) else ""),
         err=True,
     )
 

@@ -10,7 +10,9 @@ inside the encrypted payload, hold the connection and the credentials::
     vault.user           alice                       (personal path: <prefix>/users/<user>/<profile>)
     vault.path           credstore/users/alice/default
     vault.ca_cert        /etc/ssl/private-ca.pem     (optional; TLS verification is always on)
-    vault.timeout        3                           (seconds per request; env must never hang a login)
+    vault.timeout        3                           (seconds per socket operation)
+    vault.deadline       5                           (seconds for a whole read; env must never hang a login)
+    vault.proxy          http://proxy.example:3128   (optional; environment proxies are never used)
     vault.token          the token (secret: never exported by env, never listed, never on argv or in plaintext)
     vault.token_source   "token" | "approle"
     vault.token_expires  Unix time the token expires (0: never), vault.token_ttl, vault.token_renewable
@@ -41,7 +43,7 @@ from credstore import durations
 from credstore.errors import AuthError, CredstoreError, UnavailableError, UsageError
 from credstore.store.base import Entry, Snapshot
 from credstore.store.local import LocalStore
-from credstore.store.vault import VaultBackend, _check_path, _display_url
+from credstore.store.vault import DEFAULT_DEADLINE, VaultBackend, check_path, display_url, parse_seconds
 
 T = TypeVar("T")
 
@@ -53,6 +55,9 @@ USER = "vault.user"
 PATH = "vault.path"
 CA_CERT = "vault.ca_cert"
 TIMEOUT = "vault.timeout"
+DEADLINE = "vault.deadline"
+DEADLINE_ENV = "CREDSTORE_VAULT_DEADLINE"
+PROXY = "vault.proxy"
 TOKEN = "vault.token"  # noqa: S105 - a settings key, not a token
 TOKEN_SOURCE = "vault.token_source"  # noqa: S105
 TOKEN_EXPIRES = "vault.token_expires"  # noqa: S105
@@ -102,11 +107,11 @@ def check_user(user: str) -> str:
 
 
 def personal_path(prefix: str, user: str, profile: str) -> str:
-    return _check_path("path", f"{_check_path('path prefix', prefix)}/users/{check_user(user)}/{profile}")
+    return check_path("path", f"{check_path('path prefix', prefix)}/users/{check_user(user)}/{profile}")
 
 
 def service_path(prefix: str, name: str) -> str:
-    return _check_path("path", f"{_check_path('path prefix', prefix)}/services/{name}")
+    return check_path("path", f"{check_path('path prefix', prefix)}/services/{name}")
 
 
 def env_token(environ: Mapping[str, str]) -> tuple[str, str] | None:
@@ -169,6 +174,10 @@ class VaultProfile(VaultBackend):
         if not url:
             raise UsageError(f"profile '{local.profile}' has no OpenBao address; run `credstore init --backend vault`")
         timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.settings.get(TIMEOUT) or DEFAULT_TIMEOUT)
+        deadline = parse_seconds(
+            environ.get(DEADLINE_ENV) or self.settings.get(DEADLINE) or DEFAULT_DEADLINE,
+            DEADLINE_ENV if environ.get(DEADLINE_ENV) else f"the {DEADLINE} setting",
+        )
         mount = self.settings.get(MOUNT, DEFAULT_MOUNT)
         path = path or self.settings.get(PATH, "")
         if not path:
@@ -185,7 +194,9 @@ class VaultProfile(VaultBackend):
             path=path,
             source=source or f"vault:{mount}/{path}",
             timeout=timeout,
+            deadline=deadline,
             ca_cert=self.settings.get(CA_CERT) or None,
+            proxy=self.settings.get(PROXY) or None,
             **kw,
         )
 
@@ -328,9 +339,7 @@ class VaultProfile(VaultBackend):
         from credstore.store.vault import renew_token
 
         try:
-            new_ttl = renew_token(
-                self._s.url, self.settings[TOKEN], timeout=self._s.timeout, ca_cert=self.settings.get(CA_CERT) or None
-            )
+            new_ttl = renew_token(self.connection.url, self.settings[TOKEN], **self.connection.options())
             self.update_local(token_settings(None, {"ttl": new_ttl, "renewable": True}))
         except (CredstoreError, OSError):
             return None
@@ -390,5 +399,5 @@ def open_vault_service(profile: VaultProfile, name: str) -> VaultProfile:
 
 def describe(settings: Mapping[str, str]) -> str:
     """One line naming where a vault profile lives (no token)."""
-    url = _display_url(settings.get(URL, "?"))
+    url = display_url(settings.get(URL, "?"))
     return f"{url} {settings.get(MOUNT, DEFAULT_MOUNT)}/{settings.get(PATH, '?')}"
