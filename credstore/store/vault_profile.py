@@ -1,4 +1,4 @@
-"""A credstore profile whose entries live in OpenBao / Vault KV v2 (``store/vault.py``), configured locally.
+"""A credstore profile whose entries live in OpenBao / Vault KV v2 (``store/vault/``), configured locally.
 
 The profile's LOCAL encrypted store (``store/local.py``, at its own protection level) holds no entries; its settings,
 inside the encrypted payload, hold the connection and the credentials::
@@ -43,7 +43,14 @@ from credstore import durations
 from credstore.errors import AuthError, CredstoreError, UnavailableError, UsageError
 from credstore.store.base import Entry, Snapshot
 from credstore.store.local import LocalStore
-from credstore.store.vault import DEFAULT_DEADLINE, VaultBackend, check_path, display_url, parse_seconds
+from credstore.store.vault import (
+    DEFAULT_DEADLINE,
+    VaultBackend,
+    check_path,
+    deadline_scope,
+    display_url,
+    parse_seconds,
+)
 
 T = TypeVar("T")
 
@@ -223,7 +230,9 @@ class VaultProfile(VaultBackend):
 
     def read(self) -> Snapshot:
         try:
-            snapshot = super().read()
+            with deadline_scope(self.deadline, f"OpenBao at {self.url}"):  # a due renewal shares the read's deadline
+                snapshot = super().read()
+                self.maybe_renew()
         except AuthError as exc:
             raise self._auth_context(exc) from None
         except UnavailableError as exc:
@@ -231,7 +240,6 @@ class VaultProfile(VaultBackend):
             if cached is None:
                 raise
             return cached
-        self.maybe_renew()
         if self.use_cache and self.cache_max_age > 0:
             self._update_cache(snapshot)
         return snapshot
