@@ -274,9 +274,10 @@ def test_deadline_is_configurable(openbao: OpenBao, relay: TricklingRelay, tmp_p
         refused = cli("vault", "config", "--deadline", bad)
         assert refused.returncode == 2, (bad, refused.stderr)
         one_clean_line(refused)
-        from_env = cli("env", env={"CREDSTORE_VAULT_DEADLINE": bad})
-        assert from_env.returncode == 2 and from_env.stdout == "" and "CREDSTORE_VAULT_DEADLINE" in from_env.stderr
-        one_clean_line(from_env)
+        for variable in ("CREDSTORE_VAULT_DEADLINE", "CREDSTORE_VAULT_TIMEOUT"):
+            from_env = cli("env", env={variable: bad})
+            assert from_env.returncode == 2 and from_env.stdout == "" and variable in from_env.stderr
+            one_clean_line(from_env)
 
 
 def test_library_calls_are_bounded_in_the_main_thread_and_in_others(openbao: OpenBao, relay: TricklingRelay) -> None:
@@ -448,3 +449,44 @@ def test_ca_bundle_from_the_environment_changes_nothing(tls_bao, tmp_path: Path)
     for env in planted:
         shown = cli("env", "--shell", "bash", env=env)
         assert shown.returncode == 0 and "export WANDB_ENTITY='alice'" in shown.stdout, (env, shown.stderr)
+
+
+def test_deadline_holds_over_tls_even_while_the_handshake_trickles(tls_bao) -> None:
+    """The TLS handshake runs on a socket object urllib3 has already handed to ssl: the deadline still ends it."""
+    from credstore.errors import UnavailableError
+    from credstore.store.base import Entry
+    from credstore.store.vault import VaultBackend
+
+    relay = TricklingRelay(int(urlsplit(tls_bao.url).port or 0))
+    try:
+        url = f"https://127.0.0.1:{relay.port}"
+        path = f"credstore/users/tls/p-{secrets.token_hex(4)}"
+
+        def backend() -> VaultBackend:
+            return VaultBackend(url, tls_bao.root_token, path=path, source="t", ca_cert=tls_bao.ca_cert, deadline=2.0)
+
+        warm = backend()
+        warm.modify(lambda s: s.entries.update(A=Entry("A", "1"), B=Entry("B", "2")))
+        relay.trickle.set()
+        outcome: dict[str, BaseException | None] = {}
+
+        def attempt(name: str, b: VaultBackend) -> None:
+            try:
+                b.read()
+                outcome[name] = None
+            except BaseException as exc:  # noqa: BLE001 - reported to the test thread
+                outcome[name] = exc
+
+        workers = [
+            threading.Thread(target=attempt, args=("open connections", warm), daemon=True),
+            threading.Thread(target=attempt, args=("trickled handshake", backend()), daemon=True),
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(2.0 + GRACE)
+            assert not worker.is_alive(), "a read over TLS through a trickling relay did not return"
+        for name, exc in outcome.items():
+            assert isinstance(exc, UnavailableError) and "did not finish within 2 s" in str(exc), (name, exc)
+    finally:
+        relay.stop()

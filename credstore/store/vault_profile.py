@@ -180,7 +180,10 @@ class VaultProfile(VaultBackend):
         url = self.settings.get(URL, "")
         if not url:
             raise UsageError(f"profile '{local.profile}' has no OpenBao address; run `credstore init --backend vault`")
-        timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.settings.get(TIMEOUT) or DEFAULT_TIMEOUT)
+        timeout = parse_seconds(
+            environ.get("CREDSTORE_VAULT_TIMEOUT") or self.settings.get(TIMEOUT) or DEFAULT_TIMEOUT,
+            "CREDSTORE_VAULT_TIMEOUT" if environ.get("CREDSTORE_VAULT_TIMEOUT") else f"the {TIMEOUT} setting",
+        )
         deadline = parse_seconds(
             environ.get(DEADLINE_ENV) or self.settings.get(DEADLINE) or DEFAULT_DEADLINE,
             DEADLINE_ENV if environ.get(DEADLINE_ENV) else f"the {DEADLINE} setting",
