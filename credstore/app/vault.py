@@ -69,18 +69,22 @@ def obtain_token(
 ) -> tuple[str, dict[str, Any], str]:
     """Read a token (or an AppRole secret id and log in); check it with the server. (token, info, source)."""
     vp = _vp()
-    from credstore.store.vault import login_approle, token_info
+    from credstore.store.vault import login_approle, parse_seconds, token_info
 
     url = facts[vp.URL]
-    ca_cert = facts.get(vp.CA_CERT) or None
-    timeout = float(facts.get(vp.TIMEOUT) or vp.DEFAULT_TIMEOUT)
+    connection: dict[str, Any] = {
+        "ca_cert": facts.get(vp.CA_CERT) or None,
+        "timeout": float(facts.get(vp.TIMEOUT) or vp.DEFAULT_TIMEOUT),
+        "deadline": parse_seconds(facts.get(vp.DEADLINE) or vp.DEFAULT_DEADLINE, f"the {vp.DEADLINE} setting"),
+        "proxy": facts.get(vp.PROXY) or None,
+    }
     if approle:
         if not role_id:
             raise UsageError("--approle needs --role-id ID (the secret id is read from the terminal or stdin)")
         secret_id = read_secret("AppRole secret id", "AppRole secret id (hidden): ")
         if not secret_id:
             raise UsageError("no AppRole secret id given (type it, or pipe it on stdin)")
-        token = login_approle(url, role_id, secret_id, timeout=timeout, ca_cert=ca_cert)
+        token = login_approle(url, role_id, secret_id, **connection)
         source = "approle"
     else:
         if role_id:
@@ -89,7 +93,7 @@ def obtain_token(
         if not token:
             raise UsageError("no token given (type it, or pipe it on stdin); nothing changed")
         source = "token"
-    info = token_info(url, token, timeout=timeout, ca_cert=ca_cert)
+    info = token_info(url, token, **connection)
     return token, info, source
 
 
@@ -108,6 +112,7 @@ def connect(
     approle: bool,
     role_id: str | None,
     read_secret: ReadSecret,
+    proxy: str | None = None,
 ) -> str:
     """Connect the profile to a KV v2 mount (creating its local store for the token). Returns the line to show."""
     vp = _vp()
@@ -117,6 +122,9 @@ def connect(
     if ca_cert:
         ca_cert = check_ca_cert(ca_cert)
     max_age = vp.parse_cache_age(cache_max_age) if cache_max_age is not None else 0.0
+    from credstore.store.vault import check_proxy
+
+    proxy = check_proxy(proxy) if proxy else None
     local = ctx.open_local()
     if service and user:
         raise UsageError("--service and --user name different paths; give one")
@@ -138,6 +146,8 @@ def connect(
     }
     if ca_cert:
         facts[vp.CA_CERT] = ca_cert
+    if proxy:
+        facts[vp.PROXY] = proxy
     if local.exists():
         existing = local.read()
         if existing.entries:
@@ -223,6 +233,8 @@ def status(ctx: Context) -> tuple[dict[str, Any], CredstoreError | None]:
         "source": profile.source,
         "ca_cert": profile.ca_cert,
         "timeout": profile.timeout,
+        "deadline": profile.deadline,
+        "proxy": profile.proxy,
         "token_from": f"${profile.token_var}"
         if profile.token_var
         else f"local store ({profile.secrets.get(vp.TOKEN_SOURCE)})",
@@ -230,7 +242,7 @@ def status(ctx: Context) -> tuple[dict[str, Any], CredstoreError | None]:
     problem: CredstoreError | None = None
     try:
         renewed = profile.maybe_renew(force=True)
-        info = token_info(profile.url, profile.token, timeout=profile.timeout, ca_cert=profile.ca_cert)
+        info = token_info(profile.url, profile.token, **profile.remote.connection.options())
         out.update(
             token_ttl=info["ttl"],
             token_renewable=info["renewable"],
@@ -273,7 +285,14 @@ def cache(ctx: Context, max_age: str | None, clear: bool) -> str:
     return f"profile '{profile.profile}': cache max age {durations.format_duration(seconds)}; {state}"
 
 
-def configure(ctx: Context, timeout: float | None, ca_cert: str | None) -> str:
+def configure(
+    ctx: Context,
+    timeout: float | None,
+    ca_cert: str | None,
+    *,
+    deadline: str | None = None,
+    proxy: str | None = None,
+) -> str:
     """Change the connection settings of this profile (the profile file and its copy in the store)."""
     vp = _vp()
     profile = open_vault(ctx)
@@ -287,9 +306,20 @@ def configure(ctx: Context, timeout: float | None, ca_cert: str | None) -> str:
             facts[vp.CA_CERT] = check_ca_cert(ca_cert)
         else:
             facts.pop(vp.CA_CERT, None)
+    from credstore.store.vault import check_proxy, parse_seconds
+
+    if deadline is not None:
+        facts[vp.DEADLINE] = repr(parse_seconds(deadline, "--deadline"))
+    if proxy is not None:
+        if proxy:
+            facts[vp.PROXY] = check_proxy(proxy)
+        else:
+            facts.pop(vp.PROXY, None)
     if facts != profile.facts:
         config.set_routing(profile.local, facts, ctx.environ)
     return (
         f"profile '{profile.profile}': {vp.describe(facts)}, timeout {facts.get(vp.TIMEOUT, vp.DEFAULT_TIMEOUT)} s"
+        f", deadline {facts.get(vp.DEADLINE, vp.DEFAULT_DEADLINE)} s"
         + (f", CA {facts[vp.CA_CERT]}" if facts.get(vp.CA_CERT) else "")
+        + (f", proxy {vp.display_url(facts[vp.PROXY])}" if facts.get(vp.PROXY) else "")
     )

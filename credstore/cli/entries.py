@@ -54,6 +54,7 @@ from credstore.errors import UsageError
     metavar="DURATION",
     help="vault: let env fall back to a last-known-good copy (in the local encrypted store) this old.",
 )
+@click.option("--proxy", default=None, metavar="URL", help="vault: HTTP proxy to the server (never from http_proxy).")
 @click.option("--approle", is_flag=True, help="vault: log in with AppRole (--role-id; secret id from stdin).")
 @click.option("--role-id", default=None, metavar="ID", help="vault: AppRole role id.")
 @click.pass_context
@@ -77,7 +78,9 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
         click.echo(line, err=True)
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
-        raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
+        raise UsageError(
+            "--url, --user, --service, --ca-cert, --cache-max-age, --proxy and --approle need --backend vault"
+        )
     app_ctx = passphrase_context(ctx)
     protection.create_profile(app_ctx, protection_level)
     app_ctx.audit("init")

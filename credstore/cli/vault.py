@@ -59,7 +59,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(out, indent=2))
     else:
         click.echo(f"profile   {out['profile']}  ({out['source']})")
-        click.echo(f"server    {out['url']}" + (f"  CA {out['ca_cert']}" if out["ca_cert"] else ""))
+        click.echo(
+            f"server    {out['url']}"
+            + (f"  CA {out['ca_cert']}" if out["ca_cert"] else "")
+            + (f"  via proxy {out['proxy']}" if out["proxy"] else "")
+        )
         click.echo(f"token     from {out['token_from']}")
         if "token_ttl" in out:
             ttl = "never expires" if not out["token_ttl"] else f"ttl {durations.format_duration(out['token_ttl'])}"
@@ -105,10 +109,24 @@ def cache(ctx: click.Context, max_age: str | None, clear: bool) -> None:
 @click.option(
     "--ca-cert", "ca_cert", default=None, metavar="FILE", help="CA certificate for a private CA ('' to drop)."
 )
+@click.option(
+    "--deadline",
+    default=None,
+    metavar="SECONDS",
+    help="Wall-clock limit of a whole read (default 5), then the cache or exit 12; CREDSTORE_VAULT_DEADLINE overrides.",
+)
+@click.option(
+    "--proxy",
+    default=None,
+    metavar="URL",
+    help="Reach the server through this HTTP proxy ('' to drop); http_proxy & co. are never used.",
+)
 @click.pass_context
-def config_(ctx: click.Context, timeout: float | None, ca_cert: str | None) -> None:
+def config_(
+    ctx: click.Context, timeout: float | None, ca_cert: str | None, deadline: str | None, proxy: str | None
+) -> None:
     """Change the connection settings of this profile."""
-    click.echo(vault_app.configure(context(ctx), timeout, ca_cert), err=True)
+    click.echo(vault_app.configure(context(ctx), timeout, ca_cert, deadline=deadline, proxy=proxy), err=True)
 
 
 COMMANDS = [vault_group]

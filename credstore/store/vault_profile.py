@@ -11,7 +11,9 @@ Where its facts live:
     vault.user           alice                       (personal path: <prefix>/users/<user>/<profile>)
     vault.path           credstore/users/alice/default
     vault.ca_cert        /etc/ssl/private-ca.pem     (optional; TLS verification is always on)
-    vault.timeout        3                           (seconds per request; env must never hang a login)
+    vault.timeout        3                           (seconds per socket operation)
+    vault.deadline       5                           (seconds for a whole read; env must never hang a login)
+    vault.proxy          http://proxy.example:3128   (optional; environment proxies are never used)
     vault.cache_max_age  seconds (0: no cache)
 
 - the profile's LOCAL encrypted store (``store/local.py``, at its own protection level), secrets only::
@@ -47,9 +49,14 @@ from credstore.errors import AuthError, CredstoreError, UnavailableError, UsageE
 from credstore.store.base import Backend, Snapshot
 from credstore.store.local import LocalStore
 from credstore.store.payload import snapshot_from_data, snapshot_to_data
-from credstore.store.vault import VaultBackend
-from credstore.store.vault import _check_path as check_path  # TODO(vault split): public name
-from credstore.store.vault import _display_url as display_url
+from credstore.store.vault import (
+    DEFAULT_DEADLINE,
+    VaultBackend,
+    check_path,
+    deadline_scope,
+    display_url,
+    parse_seconds,
+)
 
 T = TypeVar("T")
 
@@ -61,6 +68,9 @@ USER = "vault.user"
 PATH = "vault.path"
 CA_CERT = "vault.ca_cert"
 TIMEOUT = "vault.timeout"
+DEADLINE = "vault.deadline"
+DEADLINE_ENV = "CREDSTORE_VAULT_DEADLINE"
+PROXY = "vault.proxy"
 TOKEN = "vault.token"  # noqa: S105 - a settings key, not a token
 TOKEN_SOURCE = "vault.token_source"  # noqa: S105
 TOKEN_EXPIRES = "vault.token_expires"  # noqa: S105
@@ -165,7 +175,15 @@ class VaultProfile(Backend):
         self.url = self.facts.get(URL, "")
         if not self.url:
             raise UsageError(f"profile '{local.profile}' has no OpenBao address; run `credstore init --backend vault`")
-        self.timeout = float(environ.get("CREDSTORE_VAULT_TIMEOUT") or self.facts.get(TIMEOUT) or DEFAULT_TIMEOUT)
+        self.timeout = parse_seconds(
+            environ.get("CREDSTORE_VAULT_TIMEOUT") or self.facts.get(TIMEOUT) or DEFAULT_TIMEOUT,
+            "CREDSTORE_VAULT_TIMEOUT" if environ.get("CREDSTORE_VAULT_TIMEOUT") else f"the {TIMEOUT} setting",
+        )
+        self.deadline = parse_seconds(
+            environ.get(DEADLINE_ENV) or self.facts.get(DEADLINE) or DEFAULT_DEADLINE,
+            DEADLINE_ENV if environ.get(DEADLINE_ENV) else f"the {DEADLINE} setting",
+        )
+        self.proxy = self.facts.get(PROXY) or None
         self.ca_cert = self.facts.get(CA_CERT) or None
         self.mount = self.facts.get(MOUNT, DEFAULT_MOUNT)
         self.path = path or self.facts.get(PATH, "")
@@ -214,7 +232,9 @@ class VaultProfile(Backend):
                 path=self.path,
                 source=self.source,
                 timeout=self.timeout,
+                deadline=self.deadline,
                 ca_cert=self.ca_cert,
+                proxy=self.proxy,
             )
         return self._remote
 
@@ -236,7 +256,9 @@ class VaultProfile(Backend):
 
     def read(self) -> Snapshot:
         try:
-            snapshot = self.remote.read()
+            with deadline_scope(self.deadline, f"OpenBao at {display_url(self.url)}"):  # a renewal shares it
+                snapshot = self.remote.read()
+                self.maybe_renew()
         except AuthError as exc:
             raise self.auth_context(exc) from None
         except UnavailableError as exc:
@@ -244,7 +266,6 @@ class VaultProfile(Backend):
             if cached is None:
                 raise
             return cached
-        self.maybe_renew()
         if self.use_cache and self.cache_max_age > 0:
             self._update_cache(snapshot)
         return snapshot
@@ -359,7 +380,7 @@ class VaultProfile(Backend):
         from credstore.store.vault import renew_token
 
         try:
-            new_ttl = renew_token(self.url, self.secrets[TOKEN], timeout=self.timeout, ca_cert=self.ca_cert)
+            new_ttl = renew_token(self.url, self.secrets[TOKEN], **self.remote.connection.options())
             self.update_local(token_settings(None, {"ttl": new_ttl, "renewable": True}))
         except (CredstoreError, OSError):
             return None

@@ -1,4 +1,4 @@
-"""OpenBao / HashiCorp Vault KV v2 backend.
+"""OpenBao / HashiCorp Vault KV v2 backend: :class:`VaultBackend` (HTTP and error mapping in ``session.py``).
 
 Layout of one profile at KV path ``<path>`` on mount ``<mount>`` (e.g. ``secret`` / ``credstore/users/alice/default``):
 
@@ -51,6 +51,10 @@ Policy a user needs for a profile they own (read/write)::
 and for a read-only team profile: ``read`` on ``secret/data/credstore/services/ml-team/*`` and ``read`` + ``list`` on
 ``secret/metadata/credstore/services/ml-team/*``.
 
+Time: ``read``, ``exists`` and ``history`` each run under one wall-clock deadline (``deadline``, 5 s by default)
+over all their requests, ``modify`` under ``deadline + lock_wait``; past it, ``UnavailableError`` (see
+``session.py``: a server that trickles its replies cannot stretch it).
+
 ``hvac`` (which imports ``requests``, ~100-200 ms) is imported lazily, on the first request.
 """
 
@@ -64,28 +68,31 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from credstore.errors import (
-    AuthError,
-    BusyError,
-    CredstoreError,
-    NotFoundError,
-    PermissionProblem,
-    UnavailableError,
-    UsageError,
-)
+from credstore.errors import AuthError, BusyError, CredstoreError, NotFoundError, UsageError
 from credstore.store.base import Backend, Entry, Snapshot
+from credstore.store.vault.session import (
+    DEFAULT_DEADLINE,
+    DEFAULT_TIMEOUT,
+    LOGIN_HINT,
+    CasConflict,
+    Connection,
+    Session,
+    bind,
+    check_path,
+    check_proxy,
+    deadline_scope,
+    parse_seconds,
+)
 
 T = TypeVar("T")
 
-_LOGIN_HINT = "run `credstore vault login`"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.\-@+=]+$")
 _RFC3339_RE = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$"
 )
@@ -105,23 +112,6 @@ def parse_rfc3339(text: str) -> float:
         offset = int(m.group(10)) * 3600 + int(m.group(11)) * 60
         ts -= offset if m.group(9) == "+" else -offset
     return float(ts)
-
-
-def _check_path(what: str, value: str) -> str:
-    value = value.strip("/")
-    parts = value.split("/")
-    if not value or any(p in ("", ".", "..") or not _SEGMENT_RE.match(p) for p in parts):
-        raise UsageError(f"invalid OpenBao {what}: {value!r}")
-    return value
-
-
-def _display_url(url: str) -> str:
-    """The URL without any user:password@ part."""
-    return re.sub(r"//[^/@]*@", "//", url.rstrip("/"))
-
-
-class _CasConflict(Exception):
-    """Internal: a check-and-set write lost the race."""
 
 
 @dataclass
@@ -167,106 +157,6 @@ def _same_content(a: Entry, b: Entry) -> bool:
     )
 
 
-class _Session:
-    """Maps hvac / requests failures to credstore errors. Holds the token; never shows it."""
-
-    def __init__(self, url: str, token: str, *, timeout: float, ca_cert: str | None, verify: bool) -> None:
-        if not url.startswith(("http://", "https://")):
-            raise UsageError(f"OpenBao address must start with http:// or https://: {_display_url(url)}")
-        self.url = url.rstrip("/")
-        self.shown_url = _display_url(url)
-        self.__token = token
-        self.timeout = float(timeout)
-        self.ca_cert = ca_cert
-        self.verify: bool | str = ca_cert if ca_cert else verify
-        self._local = threading.local()
-
-    def __repr__(self) -> str:
-        return f"_Session(url={self.shown_url!r})"
-
-    def client(self) -> Any:
-        """An ``hvac.Client`` for this thread (requests sessions are not promised to be thread-safe)."""
-        client = getattr(self._local, "client", None)
-        if client is None:
-            import hvac
-
-            client = hvac.Client(url=self.url, token=self.__token, timeout=self.timeout, verify=self.verify)
-            self._local.client = client
-        return client
-
-    def _token_rejected(self) -> bool:
-        """After a 403: is the token itself invalid or expired (rather than lacking a policy)?
-
-        OpenBao answers a bad token and a missing capability alike with 403 "permission denied" (quirk: the first
-        as the bare string, the second wrapped as "1 error occurred: * permission denied"). Ask lookup-self, which
-        the default policy allows to every valid token.
-        """
-        import hvac.exceptions as hx
-
-        try:
-            self.client().auth.token.lookup_self()
-        except hx.Forbidden as exc:
-            return not any("error occurred" in str(e) for e in (exc.errors or []))
-        except Exception:  # only refines the message; the caller raises an error either way
-            return False
-        return False
-
-    @contextmanager
-    def errors(self, what: str) -> Iterator[None]:
-        """Turn transport and server failures inside the block into credstore errors naming ``what``."""
-        import hvac.exceptions as hx
-        import requests.exceptions as rx
-
-        try:
-            yield
-        except CredstoreError:
-            raise
-        except rx.RequestException as exc:
-            # The mapped error is raised "from None", but the original stays reachable as __context__, and a
-            # requests exception carries the prepared request, whose headers hold X-Vault-Token: drop it.
-            exc.request = None
-            exc.response = None
-            raise self._transport_error(exc) from None
-        except hx.InvalidRequest as exc:
-            if any("check-and-set" in str(e) for e in (exc.errors or [])):
-                raise _CasConflict() from None
-            raise CredstoreError(f"OpenBao refused the request for {what}: {_server_text(exc)}") from None
-        except hx.Unauthorized:
-            raise AuthError(f"OpenBao token expired or invalid; {_LOGIN_HINT}") from None
-        except hx.Forbidden:
-            if self._token_rejected():
-                raise AuthError(f"OpenBao token expired or invalid; {_LOGIN_HINT}") from None
-            raise PermissionProblem(f"OpenBao denied access to {what}: the token's policies do not allow it") from None
-        except hx.InvalidPath as exc:
-            raise NotFoundError(f"OpenBao has nothing at {what} ({_server_text(exc) or 'not found'})") from None
-        except (hx.VaultDown, hx.VaultNotInitialized):
-            raise UnavailableError(f"OpenBao at {self.shown_url} is sealed or not initialized") from None
-        except hx.RateLimitExceeded:
-            raise BusyError(f"OpenBao at {self.shown_url} is rate-limiting requests; try again") from None
-        except hx.VaultError as exc:
-            raise CredstoreError(f"OpenBao failed on {what}: {_server_text(exc)}") from None
-
-    def _transport_error(self, exc: Exception) -> CredstoreError:
-        import requests.exceptions as rx
-
-        if isinstance(exc, rx.SSLError):
-            return UnavailableError(
-                f"TLS handshake with OpenBao at {self.shown_url} failed: certificate not trusted or invalid; "
-                "pass the server's CA with --ca-cert"
-            )
-        if isinstance(exc, rx.Timeout):
-            return UnavailableError(f"OpenBao at {self.shown_url} did not answer within {self.timeout:.1f} s")
-        if isinstance(exc, rx.ConnectionError):
-            return UnavailableError(f"OpenBao at {self.shown_url} is not answering (connection refused or unreachable)")
-        return UnavailableError(f"OpenBao at {self.shown_url}: {type(exc).__name__}")
-
-
-def _server_text(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None) or []
-    text = "; ".join(" ".join(str(e).split()) for e in errors)
-    return text[:300]
-
-
 class VaultBackend(Backend):
     """One credstore profile kept in an OpenBao / Vault KV v2 mount. See the module docstring for the layout."""
 
@@ -278,9 +168,11 @@ class VaultBackend(Backend):
         mount: str = "secret",
         path: str,
         source: str,
-        timeout: float = 3.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        deadline: float = DEFAULT_DEADLINE,
         ca_cert: str | None = None,
         verify: bool = True,
+        proxy: str | None = None,
         max_retries: int = 20,
         lock_ttl: float = 10.0,
         lock_wait: float = 30.0,
@@ -288,9 +180,9 @@ class VaultBackend(Backend):
         lock: bool = True,
     ) -> None:
         if not token:
-            raise AuthError(f"no OpenBao token; {_LOGIN_HINT}")
-        self.mount = _check_path("mount", mount)
-        self.path = _check_path("path", path)
+            raise AuthError(f"no OpenBao token; {LOGIN_HINT}")
+        self.mount = check_path("mount", mount)
+        self.path = check_path("path", path)
         self.source = source
         self.max_retries = max_retries
         self.lock_ttl = lock_ttl
@@ -299,7 +191,17 @@ class VaultBackend(Backend):
         self.lock = lock
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
-        self._s = _Session(url, token, timeout=timeout, ca_cert=ca_cert, verify=verify)
+        self._s = Session(
+            Connection(
+                url,
+                timeout=float(timeout),
+                deadline=parse_seconds(deadline, "the OpenBao deadline"),
+                ca_cert=ca_cert,
+                verify=verify,
+                proxy=check_proxy(proxy) if proxy else None,
+            ),
+            token,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -308,9 +210,23 @@ class VaultBackend(Backend):
 
     @property
     def url(self) -> str:
+        """The server's address as shown to people (without any user:password@ part)."""
         return self._s.shown_url
 
+    @property
+    def connection(self) -> Connection:
+        """Where and how this backend reaches the server (no token): for token calls and status output."""
+        return self._s.connection
+
+    @property
+    def deadline(self) -> float:
+        """Seconds a whole read may take; a change may take ``lock_wait`` more (waiting for other writers)."""
+        return self._s.connection.deadline
+
     # -- small KV helpers -------------------------------------------------------------------------------------
+
+    def _where_server(self) -> str:
+        return f"OpenBao at {self._s.shown_url}"
 
     def _where(self, sub: str = "") -> str:
         tail = f"/{sub}" if sub else ""
@@ -378,9 +294,10 @@ class VaultBackend(Backend):
     # -- reading ----------------------------------------------------------------------------------------------
 
     def exists(self) -> bool:
-        if self._read_metadata(f"{self.path}/settings") is not None:
-            return True
-        return bool(self._list_vars())
+        with deadline_scope(self.deadline, self._where_server()):
+            if self._read_metadata(f"{self.path}/settings") is not None:
+                return True
+            return bool(self._list_vars())
 
     def _read_var(self, name: str) -> tuple[str, _VarState, Entry | None]:
         kv_path = f"{self.path}/vars/{name}"
@@ -429,8 +346,9 @@ class VaultBackend(Backend):
 
         if self.workers > 1 and len(names) > 1:
             pool = self._executor()
-            settings_future = pool.submit(settings)
-            results = list(pool.map(self._read_var, names))
+            # bind: the pool's threads make their requests under this operation's deadline.
+            settings_future = pool.submit(bind(settings))
+            results = list(pool.map(bind(self._read_var), names))
             settings_version, settings_data = settings_future.result()
         else:
             settings_version, settings_data = settings()
@@ -455,26 +373,23 @@ class VaultBackend(Backend):
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="credstore-vault")
             return self._pool
 
-    def close(self) -> None:
-        """Stop the reader threads (optional; they also end with the process)."""
-        with self._pool_lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True)
-                self._pool = None
-
     def read(self) -> Snapshot:
-        return self._read_raw().snapshot
+        with deadline_scope(self.deadline, self._where_server()):
+            return self._read_raw().snapshot
 
     # -- writing ----------------------------------------------------------------------------------------------
 
     def modify(self, change: Callable[[Snapshot], T]) -> T:
-        if not self.lock:  # check-and-set and undo only (fine for single-variable changes; see module docstring)
-            return self._modify_locked(change)
-        lease = self._acquire_lock()
-        try:
-            return self._modify_locked(change)
-        finally:
-            self._release_lock(lease)
+        # Waiting for other writers (the lease, or check-and-set retries) is bounded by lock_wait; the server work
+        # by the deadline: together one wall-clock bound for the whole change.
+        with deadline_scope(self.deadline + self.lock_wait, self._where_server()):
+            if not self.lock:  # check-and-set and undo only (fine for single-variable changes; see module docstring)
+                return self._modify_locked(change)
+            lease = self._acquire_lock()
+            try:
+                return self._modify_locked(change)
+            finally:
+                self._release_lock(lease)
 
     def _modify_locked(self, change: Callable[[Snapshot], T]) -> T:
         for attempt in range(self.max_retries + 1):
@@ -488,7 +403,7 @@ class VaultBackend(Backend):
             try:
                 self._commit(raw, work)
                 return result
-            except _CasConflict:
+            except CasConflict:
                 if attempt < self.max_retries:
                     time.sleep(random.uniform(0.005, min(0.25, 0.01 * 2**attempt)))
         raise BusyError(
@@ -526,7 +441,7 @@ class VaultBackend(Backend):
         for kv_path, data, cas, undo in plan:
             try:
                 version = self._write(kv_path, data, cas)
-            except _CasConflict:
+            except CasConflict:
                 self._undo(done)
                 raise
             done.append((kv_path, version, undo))
@@ -538,7 +453,7 @@ class VaultBackend(Backend):
         for kv_path, version, undo in reversed(done):
             try:
                 self._write(kv_path, undo if undo is not None else {"deleted": "true"}, version)
-            except _CasConflict:
+            except CasConflict:
                 raise BusyError(
                     f"a concurrent writer changed {self.source} while a multi-variable change was being written; "
                     f"part of it was kept ({kv_path.rsplit('/', 1)[-1]}). Check with `credstore list` and retry"
@@ -562,7 +477,7 @@ class VaultBackend(Backend):
             if not held or time.monotonic() - seen_since > self.lock_ttl:
                 try:
                     return self._write(kv_path, {"state": "held", "holder": holder}, version), holder
-                except _CasConflict:
+                except CasConflict:
                     pass
             if time.monotonic() - start > self.lock_wait:
                 who = (data or {}).get("holder", "another writer")
@@ -575,14 +490,15 @@ class VaultBackend(Backend):
     def _release_lock(self, lease: tuple[int, str]) -> None:
         version, holder = lease
         # Taken over after lock_ttl, or the server went away: the lease expires by itself.
-        with suppress(_CasConflict, CredstoreError):
+        with suppress(CasConflict, CredstoreError):
             self._write(f"{self.path}/lock", {"state": "free", "holder": holder}, version)
 
     # -- maintenance ------------------------------------------------------------------------------------------
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """Version history of one variable (no values): version, created, deleted, destroyed."""
-        meta = self._read_metadata(f"{self.path}/vars/{name}")
+        with deadline_scope(self.deadline, self._where_server()):
+            meta = self._read_metadata(f"{self.path}/vars/{name}")
         if meta is None:
             raise NotFoundError(f"no variable {name} in {self.source}")
         out = []
@@ -596,88 +512,3 @@ class VaultBackend(Backend):
                 }
             )
         return out
-
-    def purge(self) -> None:
-        """Delete the whole profile: every variable with all its versions, the settings and the lock."""
-        paths = [f"{self.path}/vars/{n}" for n in self._list_vars()]
-        paths += [f"{self.path}/settings", f"{self.path}/lock"]
-        for kv_path in paths:
-            with self._s.errors(f"{self.mount}/{kv_path}"):
-                self._kv().delete_metadata_and_all_versions(kv_path, mount_point=self.mount)
-
-
-# -- auth helpers -------------------------------------------------------------------------------------------------
-
-
-def _session(url: str, token: str, timeout: float, ca_cert: str | None, verify: bool) -> _Session:
-    return _Session(url, token, timeout=timeout, ca_cert=ca_cert, verify=verify)
-
-
-def login_approle(
-    url: str,
-    role_id: str,
-    secret_id: str,
-    *,
-    mount: str = "approle",
-    timeout: float = 3.0,
-    ca_cert: str | None = None,
-    verify: bool = True,
-) -> str:
-    """Log in with AppRole and return the client token. Neither the secret id nor the token appears in errors."""
-    import hvac.exceptions as hx
-
-    s = _session(url, "-", timeout, ca_cert, verify)
-    mount = _check_path("auth mount", mount)
-    try:
-        with s.errors(f"auth/{mount}/login"):
-            try:
-                resp = s.client().auth.approle.login(role_id, secret_id, use_token=False, mount_point=mount)
-            except (hx.InvalidRequest, hx.Forbidden) as exc:
-                raise AuthError(f"AppRole login at {s.shown_url} refused: {_server_text(exc)}") from None
-    except NotFoundError:
-        raise AuthError(f"AppRole login at {s.shown_url}: no AppRole auth mounted at auth/{mount}") from None
-    token = ((resp or {}).get("auth") or {}).get("client_token")
-    if not token:
-        raise AuthError(f"AppRole login at {s.shown_url} returned no token")
-    return str(token)
-
-
-def token_info(
-    url: str, token: str, *, timeout: float = 3.0, ca_cert: str | None = None, verify: bool = True
-) -> dict[str, Any]:
-    """ttl (s, 0 = never expires), renewable, policies, expire_time, display_name, type of a token (not its id)."""
-    import hvac.exceptions as hx
-
-    s = _session(url, token, timeout, ca_cert, verify)
-    with s.errors("auth/token/lookup-self"):
-        try:
-            data = s.client().auth.token.lookup_self()["data"]
-        except hx.Forbidden:
-            raise AuthError(f"OpenBao token expired or invalid; {_LOGIN_HINT}") from None
-    return {
-        "ttl": int(data.get("ttl") or 0),
-        "renewable": bool(data.get("renewable")),
-        "policies": list(data.get("policies") or []),
-        "expire_time": data.get("expire_time"),
-        "display_name": data.get("display_name"),
-        "type": data.get("type"),
-    }
-
-
-def renew_token(
-    url: str,
-    token: str,
-    *,
-    increment: int | None = None,
-    timeout: float = 3.0,
-    ca_cert: str | None = None,
-    verify: bool = True,
-) -> int:
-    """Renew the token and return its new ttl in seconds; a token that is not renewable is left alone (its ttl)."""
-    info = token_info(url, token, timeout=timeout, ca_cert=ca_cert, verify=verify)
-    if not info["renewable"]:
-        return int(info["ttl"])
-    s = _session(url, token, timeout, ca_cert, verify)
-    with s.errors("auth/token/renew-self"):
-        resp = s.client().auth.token.renew_self(increment=f"{increment}s" if increment else None)
-    return int(((resp or {}).get("auth") or {}).get("lease_duration") or 0)
