@@ -26,16 +26,16 @@ class LibcUnavailable(OSError):
 
 if _ctypes is not None:
 
-    class c_long(_ctypes._SimpleCData):  # noqa: N801 - the C type's name
+    class c_long(_ctypes._SimpleCData):
         _type_ = "l"
 
-    class c_ulong(_ctypes._SimpleCData):  # noqa: N801
+    class c_ulong(_ctypes._SimpleCData):
         _type_ = "L"
 
-    class c_int(_ctypes._SimpleCData):  # noqa: N801
+    class c_int(_ctypes._SimpleCData):
         _type_ = "i"
 
-    class c_char(_ctypes._SimpleCData):  # noqa: N801
+    class c_char(_ctypes._SimpleCData):
         _type_ = "c"
 
     class _LongFunction(_ctypes.CFuncPtr):

@@ -75,6 +75,9 @@ def exec_command(
     child = child_environment(backend, tokens, explicit, environ)
     sys.stdout.flush()
     sys.stderr.flush()
+    from credstore.crypto.hardening import restore_for_exec
+
+    restore_for_exec()  # the command gets the user's core limit back (this process stays non-dumpable until execve)
     try:
         os.execvpe(command[0], list(command), child)  # noqa: S606 - exec without a shell is the point
     except FileNotFoundError:
