@@ -206,7 +206,7 @@ def put(name: str, data: bytes, ttl_seconds: int) -> None:
     """
     _check_name(name)
     if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_DATA:
-        raise ValueError(f"data must be at most {MAX_DATA} bytes")
+        raise ValueError(f"data must be bytes, at most {MAX_DATA} of them")
     if not isinstance(ttl_seconds, int) or isinstance(ttl_seconds, bool) or not 0 < ttl_seconds < 2**31:
         raise ValueError("ttl_seconds must be a positive number of seconds")
     data = bytes(data)
@@ -218,7 +218,10 @@ def put(name: str, data: bytes, ttl_seconds: int) -> None:
     try:
         import fcntl
 
-        fcntl.flock(dir_fd, fcntl.LOCK_EX)  # one put at a time per uid: the sweep below sees no half-made file
+        try:
+            fcntl.flock(dir_fd, fcntl.LOCK_EX)  # one put at a time per uid: the sweep below sees no half-made file
+        except OSError as exc:
+            raise SessionSecretUnavailable(f"cannot lock {path}: {exc.strerror}") from None
         fresh = os.urandom(_FID_LEN + 2 * _KEY_LEN)
         fid, enc_key, mac_key = fresh[:_FID_LEN], fresh[_FID_LEN : _FID_LEN + _KEY_LEN], fresh[_FID_LEN + _KEY_LEN :]
         expiry = int(time.time()) + ttl_seconds
@@ -231,7 +234,10 @@ def put(name: str, data: bytes, ttl_seconds: int) -> None:
         except kernel_keyring.KeyringUnavailable as exc:
             _unlink(dir_fd, file_name)
             raise SessionSecretUnavailable(str(exc)) from None
-        _sweep(dir_fd, name, session, keep=file_name)
+        try:  # noqa: SIM105 - no contextlib in this module (read path)
+            _sweep(dir_fd, name, session, keep=file_name)
+        except OSError:
+            pass  # the new entry stands; old files go with their expiry or the next put
     finally:
         os.close(dir_fd)  # also releases the lock
 
