@@ -18,6 +18,9 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from credstore.crypto.hardening import harden
+
+    harden()  # before any key or value is read: no core dump, no same-uid ptrace (SECURITY.md)
     args = sys.argv[1:] if argv is None else argv
     try:
         from credstore.cli import fast

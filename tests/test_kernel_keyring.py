@@ -603,3 +603,53 @@ def test_session_keyring_inherited_from_another_user_is_not_used(env: dict[str, 
         name=name,
     )
     assert r == {"c": {"uid": 65534, "state": "user-session", "stored": False}, "ours": None}
+
+
+# --- finding 11: a session keyring other processes may link ---------------------------------------------------------
+
+
+def test_named_session_keyring_is_refused_anonymous_is_not(env: dict[str, str], name: str) -> None:
+    # `keyctl session NAME` (join by name) gives the keyring user view/read/LINK; an anonymous one (pam_keyinit,
+    # `keyctl session -`, ensure_session_keyring) only view/read. Another login of the uid can link the named one
+    # into its own session from /proc/keys and so possess every key in it.
+    code = """
+        perm = kk._describe(kk._keyring_id(kk.KEY_SPEC_SESSION_KEYRING))[3]
+        try:
+            kk.store(NAME, b"k" * 32, 60)
+            err = None
+        except kk.SessionKeyringExposed as e:
+            err = str(e)
+        out(perm=perm, err=err, exposure=kk.session_keyring_exposure(), load=(kk.load(NAME) or b"").hex(),
+            rm=kk.remove(NAME))
+        """
+    named = run(env, code, setup=f"join('cs-kkt-{uuid.uuid4().hex[:8]}')", name=name)
+    anonymous = run(env, code, name=name)
+    assert named["perm"] & kk.KEY_USR_LINK
+    assert named["err"] is not None and named["err"] == named["exposure"]
+    assert "link" in named["err"] and "keyctl session -" in named["err"]
+    assert (named["load"], named["rm"]) == ("", False)
+    assert not anonymous["perm"] & kk.SESSION_EXPOSING_MASK
+    assert (anonymous["err"], anonymous["exposure"], anonymous["load"], anonymous["rm"]) == (
+        None,
+        None,
+        "6b" * 32,
+        True,
+    )
+
+
+def test_load_entry_and_invalidate_by_serial(env: dict[str, str], name: str) -> None:
+    r = run(
+        env,
+        """
+        kk.store(NAME, b"first", 60)
+        session, first, data = kk.load_entry(NAME)
+        kk.store(NAME, b"second", 60)
+        displaced = kk.invalidate(first)  # no longer possessed: a reader holding an old serial cannot hurt the new key
+        now = kk.load(NAME)
+        second = kk.load_entry(NAME)[1]
+        out(session_ok=session == kk.session_keyring_id(), data=data.decode(), displaced=displaced, now=now.decode(),
+            gone=kk.invalidate(second), after=kk.load(NAME))
+        """,
+        name=name,
+    )
+    assert r == {"session_ok": True, "data": "first", "displaced": False, "now": "second", "gone": True, "after": None}

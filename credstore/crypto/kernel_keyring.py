@@ -25,29 +25,43 @@ uid. ``add_key`` to ``@s`` from a child then silently creates a private anonymou
 fixes it by joining a fresh anonymous session keyring and handing it to the parent process (the shell) with
 ``KEYCTL_SESSION_TO_PARENT``.
 
-Implementation: raw ``add_key``/``keyctl`` system calls through ``ctypes`` (no libkeyutils, no ``keyctl`` binary),
-loaded lazily; importing this module costs only ``ctypes``, ``os``, ``errno`` and ``struct``. Where a seccomp
+Implementation: raw ``add_key``/``keyctl`` system calls through ``_ctypes`` (``libc.py``; no libkeyutils, no
+``keyctl`` binary, not the 1.5 ms ``ctypes`` package); importing this module costs ``_ctypes`` (0.4 ms), ``os``,
+``errno`` and ``struct``. Where a seccomp
 profile (Docker's default) or the kernel refuses the calls, ``available()`` says so and the operations raise
 ``KeyringUnavailable``.
 
-Python cannot wipe memory; this module zeroes its own ctypes buffers after use but the returned ``bytes`` live on
+A session keyring that other processes may *link*, *search*, *write* or re-permission without possessing it (a
+named keyring made with ``keyctl session NAME`` grants the owner's other processes ``link``; pam_keyinit's and
+credstore's own anonymous session keyrings grant only ``view`` and ``read`` of the list) would let another login of
+the same uid link it into its own session and so possess every key in it: ``store`` and ``load`` refuse it
+(``SessionKeyringExposed``).
+
+Python cannot wipe memory; this module zeroes its own C buffers after use but the returned ``bytes`` live on
 until garbage collected.
 """
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import struct
 
+from credstore.crypto import libc
+
 __all__ = [
     "KeyringUnavailable",
     "NoSessionKeyring",
+    "SessionKeyringExposed",
     "available",
     "ensure_session_keyring",
+    "invalidate",
     "load",
+    "load_entry",
     "remove",
+    "session_keyring_exposure",
+    "session_keyring_id",
+    "session_keyring_owner",
     "session_keyring_state",
     "store",
 ]
@@ -98,6 +112,17 @@ KEY_POS_LINK = 0x10000000
 KEY_POS_SETATTR = 0x20000000
 KEY_POS_ALL = 0x3F000000
 KEY_NON_POSSESSOR_MASK = 0x00FFFFFF  # user, group and other bits
+KEY_USR_VIEW = 0x00010000
+KEY_USR_READ = 0x00020000
+KEY_USR_WRITE = 0x00040000
+KEY_USR_SEARCH = 0x00080000
+KEY_USR_LINK = 0x00100000
+KEY_USR_SETATTR = 0x00200000
+#: Session keyring permissions that let a process which does not possess the keyring take possession of it (link it
+#: into its own keyring, or join it by name, which needs search), change what is in it (write) or grant itself either
+#: (setattr), for the owner's other processes (user bits), the group's or anyone's.
+_SESSION_EXPOSING_BITS = 0x3C
+SESSION_EXPOSING_MASK = _SESSION_EXPOSING_BITS << 16 | _SESSION_EXPOSING_BITS << 8 | _SESSION_EXPOSING_BITS
 
 #: Permission mask of every cached key: possessor view/read/write/search/link, no setattr, nothing for anyone else.
 KEY_PERM = KEY_POS_VIEW | KEY_POS_READ | KEY_POS_WRITE | KEY_POS_SEARCH | KEY_POS_LINK
@@ -120,6 +145,10 @@ class NoSessionKeyring(KeyringUnavailable):
     """Only the shared user-session keyring exists; call ``ensure_session_keyring()`` first."""
 
 
+class SessionKeyringExposed(KeyringUnavailable):
+    """The session keyring lets processes that do not possess it link, search or change it (message says how)."""
+
+
 # --- raw system calls ----------------------------------------------------------------------------------------------
 
 
@@ -135,20 +164,13 @@ class _Sys:
         if numbers is None:
             raise KeyringUnavailable(f"kernel keyring system call numbers unknown for architecture {uname.machine}")
         self.nr_add_key, self.nr_keyctl = numbers
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            self.syscall = libc.syscall
-        except (OSError, AttributeError) as exc:
-            raise KeyringUnavailable(f"cannot reach libc syscall(): {exc}") from None
-        self.syscall.restype = ctypes.c_long
+        problem = libc.missing("syscall")
+        if problem:
+            raise KeyringUnavailable(f"cannot reach libc syscall(): {problem}")
 
-    def call(self, nr: int, *args: object) -> int:
-        ctypes.set_errno(0)
-        ret = self.syscall(ctypes.c_long(nr), *args)
-        if ret == -1:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-        return int(ret)
+    @staticmethod
+    def call(nr: int, *args: object) -> int:
+        return libc.syscall(nr, *args)
 
 
 _sys: _Sys | None = None
@@ -161,31 +183,20 @@ def _get_sys() -> _Sys:
     return _sys
 
 
-def _arg(value: object) -> object:
-    if isinstance(value, int):
-        return ctypes.c_long(value)
-    return value  # bytes / ctypes buffers / None pass as pointers
-
-
 def _keyctl(op: int, a2: object = 0, a3: object = 0, a4: object = 0, a5: object = 0) -> int:
+    """keyctl(op, ...): integers go as C long, bytes / C buffers / None as pointers."""
     s = _sys or _get_sys()
-    return s.call(s.nr_keyctl, ctypes.c_long(op), _arg(a2), _arg(a3), _arg(a4), _arg(a5))
+    return libc.syscall(s.nr_keyctl, op, a2, a3, a4, a5)
 
 
 def _add_key(type_: bytes, description: bytes, payload: bytes, keyring: int) -> int:
     s = _get_sys()
-    buf = ctypes.create_string_buffer(payload, len(payload))
+    buf = libc.buffer(payload)
     try:
-        return s.call(
-            s.nr_add_key,
-            ctypes.c_char_p(type_),
-            ctypes.c_char_p(description),
-            buf,
-            ctypes.c_size_t(len(payload)),
-            ctypes.c_long(keyring),
-        )
+        # type and description are NUL-terminated strings: bytes objects carry a NUL after their end
+        return libc.syscall(s.nr_add_key, type_, description, buf, len(payload), keyring)
     finally:
-        ctypes.memset(buf, 0, len(payload))
+        libc.wipe(buf)
 
 
 def _blocked_message(exc: OSError) -> str:
@@ -204,14 +215,14 @@ def _read_buffer(op: int, key_id: int, initial: int = 256) -> bytes:
     """KEYCTL_READ / KEYCTL_DESCRIBE with a buffer that grows until the whole result fits."""
     size = initial
     while True:
-        buf = ctypes.create_string_buffer(size)
+        buf = libc.buffer(size)
         try:
             n = _keyctl(op, key_id, buf, size)
             if n <= size:
                 return buf.raw[:n]
             size = n
         finally:
-            ctypes.memset(buf, 0, ctypes.sizeof(buf))
+            libc.wipe(buf)
 
 
 def _try_keyctl(op: int, *args: object) -> bool:
@@ -342,19 +353,66 @@ def ensure_session_keyring() -> None:
         ) from None
 
 
-def _session_id() -> int:
-    """The real session keyring's serial; NoSessionKeyring if it is only the user-session keyring."""
+def _session_id(*, allow_exposed: bool = False) -> int:
+    """The real session keyring's serial.
+
+    NoSessionKeyring if it is only the user-session keyring or belongs to another uid; SessionKeyringExposed if its
+    permissions let non-possessors link, search, write or re-permission it (unless ``allow_exposed``: removing a key
+    must still work there).
+    """
     try:
         session = _keyring_id(KEY_SPEC_SESSION_KEYRING)
         user_session = _keyring_id(KEY_SPEC_USER_SESSION_KEYRING)
     except OSError as exc:
         raise _unavailable(exc, "looking up the session keyring") from None
-    if session == user_session or not _owned_by_us(session):
-        raise NoSessionKeyring(
-            "no session keyring for this login (only the shared user-session keyring, or one inherited from "
-            "another user); call ensure_session_keyring() first"
-        )
+    no_session = NoSessionKeyring(
+        "no session keyring for this login (only the shared user-session keyring, or one inherited from "
+        "another user); call ensure_session_keyring() first"
+    )
+    if session == user_session:
+        raise no_session
+    try:
+        _type, uid, _gid, perm, desc = _describe(session)
+    except (OSError, ValueError):
+        raise no_session from None
+    if uid != os.geteuid():
+        raise no_session
+    if not allow_exposed and perm & SESSION_EXPOSING_MASK:
+        raise SessionKeyringExposed(_exposure_reason(desc, perm))
     return session
+
+
+def _exposure_reason(desc: str, perm: int) -> str:
+    who = "other processes of your uid" if perm & (_SESSION_EXPOSING_BITS << 16) else "other users"
+    return (
+        f"this login's session keyring '{desc}' (permissions {perm:08x}) lets {who} link or search it, so another "
+        "login could take it over and read what is cached there (a named keyring, as `keyctl session NAME` makes); "
+        "start the shell in an anonymous one instead: `keyctl session - $SHELL`"
+    )
+
+
+def session_keyring_id(*, allow_exposed: bool = False) -> int:
+    """Serial of this login's own session keyring, checked as ``store`` checks it (raises the same errors)."""
+    return _session_id(allow_exposed=allow_exposed)
+
+
+def session_keyring_owner() -> int | None:
+    """The uid owning this process's session keyring (None where it cannot be described)."""
+    try:
+        return _describe(_keyring_id(KEY_SPEC_SESSION_KEYRING))[1]
+    except (KeyringUnavailable, OSError, ValueError):
+        return None
+
+
+def session_keyring_exposure() -> str | None:
+    """Why this login's session keyring is unsafe for a cache (one line), or None when it is fine or not ours."""
+    try:
+        _session_id()
+    except SessionKeyringExposed as exc:
+        return str(exc)
+    except KeyringUnavailable:
+        return None
+    return None
 
 
 def _find_direct(session: int, desc: bytes) -> int | None:
@@ -427,13 +485,22 @@ def _discard(key_id: int, keyring: int) -> bool:
 def load(name: str) -> bytes | None:
     """The data cached under name in this login's session keyring; None if absent, expired or revoked.
 
-    Returns None (never a shared key) when only the user-session keyring exists. Raises KeyringUnavailable when
-    keyctl is blocked.
+    Returns None (never a shared key) when only the user-session keyring exists or the session keyring is exposed
+    to non-possessors (``SessionKeyringExposed``). Raises KeyringUnavailable when keyctl is blocked.
+    """
+    entry = load_entry(name)
+    return None if entry is None else entry[2]
+
+
+def load_entry(name: str) -> tuple[int, int, bytes] | None:
+    """Like ``load``, with the serials: (session keyring, key, data) or None.
+
+    The key's serial lets a caller ``invalidate`` exactly the key it read, not a newer one of the same name.
     """
     desc = _check_name(name)
     try:
         session = _session_id()
-    except NoSessionKeyring:
+    except (NoSessionKeyring, SessionKeyringExposed):
         return None
     key_id = _find_direct(session, desc)
     if key_id is None:
@@ -442,18 +509,27 @@ def load(name: str) -> bytes | None:
         type_, uid, _gid, perm, key_desc = _describe(key_id)
         if type_ != "user" or uid != os.geteuid() or perm & KEY_NON_POSSESSOR_MASK or key_desc != name:
             return None  # not one this module wrote
-        return _read_buffer(KEYCTL_READ, key_id, 128)
+        return session, key_id, _read_buffer(KEYCTL_READ, key_id, 128)
     except OSError as exc:
         if exc.errno in _ABSENT or exc.errno == errno.EACCES:
             return None
         raise _unavailable(exc, "reading the key") from None
 
 
+def invalidate(key_id: int) -> bool:
+    """Invalidate one key by serial (one ``load_entry`` returned). False if it is gone or no longer ours to touch."""
+    try:
+        _keyctl(KEYCTL_INVALIDATE, key_id)
+    except (KeyringUnavailable, OSError):
+        return False
+    return True
+
+
 def remove(name: str) -> bool:
     """Invalidate the key cached under name in the session keyring. True if a key was removed."""
     desc = _check_name(name)
     try:
-        session = _session_id()
+        session = _session_id(allow_exposed=True)
     except NoSessionKeyring:
         return False
     key_id = _find_direct(session, desc)

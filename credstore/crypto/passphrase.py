@@ -94,17 +94,11 @@ def check_cost(memory_kib: int, iterations: int, lanes: int) -> None:
 def harden_process() -> None:
     """No core dumps and no same-uid ptrace/proc access while this process holds a passphrase or a key.
 
-    (``RLIMIT_CORE`` 0 and ``prctl(PR_SET_DUMPABLE, 0)``; Python cannot wipe memory, so keep it out of dumps.)
+    (``prctl(PR_SET_DUMPABLE, 0)`` and a soft ``RLIMIT_CORE`` of 0: see ``crypto/hardening.py``.)
     """
-    import contextlib
-    import resource
+    from credstore.crypto.hardening import harden
 
-    with contextlib.suppress(OSError, ValueError):
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    harden()
 
 
 def derive_kek(passphrase: str, memory_kib: int, iterations: int, lanes: int, salt: bytes) -> bytes:

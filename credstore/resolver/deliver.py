@@ -63,6 +63,9 @@ def exec_command(command: Sequence[str], child: Mapping[str, str]) -> None:
     """Replace this process with ``command`` (aws-vault style): signals and exit status are the command's own."""
     sys.stdout.flush()
     sys.stderr.flush()
+    from credstore.crypto.hardening import restore_for_exec
+
+    restore_for_exec()  # the command gets the user's core limit back (this process stays non-dumpable until execve)
     try:
         os.execvpe(command[0], list(command), dict(child))  # noqa: S606 - exec without a shell is the point
     except FileNotFoundError:
