@@ -29,10 +29,9 @@ def _layers(service_values: dict, profile_values: dict, environment: dict | None
 
 
 def _warning(capsys, gathered, environ: dict | None = None) -> str:
-    from credstore.resolver.gather import warn_attribution
+    from credstore.resolver.gather import attribution_warning
 
-    warn_attribution(gathered, environ or {})
-    return capsys.readouterr().err
+    return attribution_warning(gathered, environ or {}) or ""
 
 
 def test_attribution_warning_for_a_service_account_on_openbao(capsys) -> None:

@@ -223,7 +223,7 @@ def test_repr_of_value_carrying_objects(tmp_path: Path) -> None:
     make_store(home, "keyfile", {"WANDB_API_KEY": CANARY})
     store = open_store(home)
     snapshot = store.read()
-    gathered = gather(store, (), {"HF_TOKEN": CANARY}, {"OPENAI_API_KEY": CANARY})
+    gathered = gather(store.source, snapshot, (), {"HF_TOKEN": CANARY}, {"OPENAI_API_KEY": CANARY})
     plan = gathered.plan({})
     from credstore.resolver.layers import resolve
 

@@ -344,7 +344,7 @@ def test_named_session_keyring_is_refused_with_the_reason(helper_dir: Path) -> N
 def _scenario_env(user, user_python, helper_dir: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = user.base_env()
     env.update(user_python.env)
-    env["PYTHONPATH"] = f"{helper_dir}:{user_python.env['PYTHONPATH']}"
+    env["PYTHONPATH"] = str(helper_dir)  # credstore itself: the readable copy installed in user_python's venv
     env["CREDSTORE_HOME"] = str(user.home / ".local" / "share" / "credstore")
     env["CREDSTORE_TEST_WEAK_KDF"] = "1"
     env.update(extra or {})
