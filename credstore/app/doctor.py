@@ -174,6 +174,18 @@ def check_keyrings(kinds: list[str]) -> list[Finding]:
         )
     else:
         findings.append(Finding("ok", "kernel keyring", "usable; this login has its own session keyring"))
+    from credstore.crypto.session_cache import session_keyring_shared_with_other_uid
+
+    shared = session_keyring_shared_with_other_uid()
+    if shared:
+        findings.append(
+            Finding(
+                "info",
+                "kernel keyring",
+                f"{shared}; an unlock cached there is useless to them (the other half is a file private to you)",
+                "start a login of your own for each person (ssh, or `keyctl session -` before `credstore unlock`)",
+            )
+        )
     ok, reason = oskeyring.status()
     findings.append(Finding("ok" if ok else "info", "OS keyring", reason if ok else f"not available: {reason}"))
     return findings

@@ -73,7 +73,7 @@ def ensure_profile(ctx: Context, backend: Backend) -> bool:
 def unlock(ctx: Context, ttl_seconds: int) -> str | None:
     """Check the passphrase (always: an unlock already in place proves nothing about this one) and cache the data
     key for this login session. Returns the note to show, None when the level needs no unlock."""
-    from credstore.crypto.session_cache import CacheUnavailable, SessionDekCache
+    from credstore.crypto.session_cache import CacheUnavailable, SessionDekCache, session_keyring_shared_with_other_uid
     from credstore.durations import format_duration
 
     local = ctx.open_local()
@@ -101,6 +101,9 @@ def unlock(ctx: Context, ttl_seconds: int) -> str | None:
         ) from None
     if note:
         ctx.warn(note)
+    shared = session_keyring_shared_with_other_uid()
+    if shared:
+        ctx.warn(f"note: {shared}; what is cached there is useless to them without this account's private file")
     ctx.audit("unlock")
     until = time.strftime("%H:%M", time.localtime(time.time() + ttl_seconds))
     return (
