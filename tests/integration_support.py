@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import sys
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 BACKEND_CLASS = "credstore.integrations.keyring_backend.CredstoreKeyring"
@@ -62,8 +63,6 @@ def register_checkout(root: Path) -> Registered:
     for name, value in data.get("scripts", {}).items():
         module, _, function = value.partition(":")
         script = bin_dir / name
-        script.write_text(
-            f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n"
-        )
+        script.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
         script.chmod(0o755)
     return Registered(site, bin_dir)

@@ -128,7 +128,8 @@ def test_importing_the_backend_imports_nothing_heavy_and_never_fails(tmp_path: P
     env.update({"CREDSTORE_HOME": str(broken), "KEYRING_PROPERTY_PROFILE": "../not a profile"})
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split("\n")[0] == str(["credstore", "credstore.integrations", BACKEND_CLASS.rpartition(".")[0]])
+    module = BACKEND_CLASS.rpartition(".")[0]
+    assert result.stdout.split("\n")[0] == str(["credstore", "credstore.integrations", module])
     assert result.stderr == ""
 
 
@@ -219,7 +220,7 @@ def test_reads_and_changes_are_audited_by_name_only(store: CLI) -> None:
     events = [json.loads(line) for line in log.splitlines()]
     mine = [(e["event"], e["names"], e.get("via")) for e in events if e["event"].startswith("keyring-")]
     label = ["__token__@https://upload.pypi.org/legacy/"]
-    assert mine == [("keyring-set", label, "keyring"), ("keyring-get", label, "keyring"), ("keyring-rm", label, "keyring")]
+    assert mine == [(event, label, "keyring") for event in ("keyring-set", "keyring-get", "keyring-rm")]
 
 
 def test_profile_is_chosen_like_credstore_chooses_it(store: CLI, monkeypatch) -> None:
