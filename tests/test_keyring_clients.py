@@ -344,3 +344,44 @@ def test_locked_store_pip_and_keyring_fall_through_without_prompting(uploaded: I
 
     refused = client.keyring("set", "svc", USER, input=PASSWORD)
     assert refused.returncode == 1 and "KeyringLocked" in refused.stderr and PASSWORD not in refused.stderr
+
+
+# -- credstore keyring enable / set -----------------------------------------------------------------------------------
+
+
+def test_enable_chooses_credstore_over_a_secret_service_and_never_overwrites(client: Client, secret_service) -> None:
+    """Where a Secret Service answers (an installed gnome-keyring), keyring chains it first; `enable` writes the
+    keyringrc.cfg that makes credstore's backend the one keyring uses."""
+    env = {**client.env, **secret_service.env}
+    which = [sys.executable, "-c", "import keyring; print(type(keyring.get_keyring()).__name__)"]
+    before = client.run(*which, env=env)
+    assert before.stdout.strip() == "ChainerBackend", before
+    enabled = client.credstore("keyring", "enable")
+    assert enabled.returncode == 0, enabled.stderr
+    config = client.home / ".config" / "python_keyring" / "keyringrc.cfg"
+    assert config.read_text() == f"[backend]\ndefault-keyring={BACKEND_CLASS}\n"
+    assert str(config) in client.keyring("diagnose").stdout
+    after = client.run(*which, env=env)
+    assert after.stdout.strip() == "CredstoreKeyring", after
+    again = client.credstore("keyring", "enable")
+    assert again.returncode == 0 and "already chooses" in again.stderr
+
+    config.write_text("[backend]\ndefault-keyring=keyring.backends.SecretService.Keyring\n")
+    refused = client.credstore("keyring", "enable")
+    assert (
+        refused.returncode == 1 and "not overwritten" in refused.stderr and "PYTHON_KEYRING_BACKEND" in refused.stderr
+    )
+    assert config.read_text() == "[backend]\ndefault-keyring=keyring.backends.SecretService.Keyring\n"
+
+
+def test_keyring_set_reads_stdin_never_argv(keyfile_client: Client) -> None:
+    c = keyfile_client
+    on_argv = c.credstore("keyring", "set", "svc", "alice", PASSWORD)
+    assert on_argv.returncode == 2 and PASSWORD not in on_argv.stderr
+    empty = c.credstore("keyring", "set", "svc", "alice", input="")
+    assert empty.returncode == 2 and "empty" in empty.stderr
+    assert c.credstore("keyring", "set", "svc", "alice", input=PASSWORD + "\n").returncode == 0
+    assert c.credstore("keyring", "get", "svc", "alice").stdout == PASSWORD + "\n"  # one trailing newline is the pipe's
+    assert c.credstore("keyring", "get", "svc").stdout == PASSWORD + "\n"
+    missing = c.credstore("keyring", "get", "svc", "bob")
+    assert missing.returncode == 3 and missing.stdout == ""

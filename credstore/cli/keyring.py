@@ -78,13 +78,18 @@ def keyring_get(ctx: click.Context, service: str, username: str | None) -> None:
     click.echo(item.password)
 
 
-@keyring_group.command("set")
+@keyring_group.command("set", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 @click.argument("service")
 @click.argument("username", required=False)
 @click.pass_context
 def keyring_set(ctx: click.Context, service: str, username: str | None) -> None:
     """Store the password for SERVICE and USERNAME: typed hidden on the terminal, or read from stdin; never from
     the command line."""
+    if ctx.args:  # a password typed after the username: refuse it without echoing it (click's error would)
+        raise UsageError(
+            "refusing to take a password from the command line, where `ps` shows it to every user; pipe it instead: "
+            'printf %s "$PASSWORD" | credstore keyring set SERVICE USERNAME (or run it and type the password)'
+        )
     password = terminal.read_secret("password", f"password for {keyring_items.label(service, username)}: ")
     if not password:
         raise UsageError("the password is empty; nothing was stored")
