@@ -245,3 +245,28 @@ def test_import_keeps_what_it_could_not_import(person: Person) -> None:
     assert person.fill("protocol=https\nhost=git.example.org\n\n")["password"] == TOKEN
     missing = person.cli("import", "git-credentials", "--file", str(person.home / "nope"))
     assert missing.returncode == 3
+
+
+def test_repeated_approve_does_not_rewrite_the_store_and_profile_option(person: Person) -> None:
+    text = "protocol=https\nhost=r.example\nusername=u\npassword=pw\n"
+    person.credential("approve", text)
+    store = person.cli.store_dir / "profiles" / "default.store"
+    before = store.read_bytes()
+    person.credential("approve", text)  # git approves after every successful use
+    assert store.read_bytes() == before
+    events = [json.loads(line)["event"] for line in (person.cli.store_dir / "audit.log").read_text().splitlines()]
+    assert events.count("keyring-set") == 1
+
+    person.cli("--profile", "work", "init", "--protection", "keyfile", check=True)
+    person.run(person.git, "config", "--global", "credential.helper", "credstore --profile work")
+    assert person.fill("protocol=https\nhost=r.example\n\n") is None  # the default profile's item is not in "work"
+    person.credential("approve", "protocol=https\nhost=r.example\nusername=u\npassword=work-pw\n")
+    work = person.cli("--profile", "work", "keyring", "get", "git:https://r.example", "u", check=True)
+    assert work.stdout == "work-pw\n"
+    assert person.cli("keyring", "get", "git:https://r.example", "u", check=True).stdout == "pw\n"
+
+
+def test_huggingface_with_use_http_path(person: Person) -> None:
+    person.run(person.git, "config", "--global", "credential.useHttpPath", "true")
+    person.cli("set", "HF_TOKEN", input=HF_TOKEN, check=True)
+    assert person.fill("url=https://huggingface.co/org/model\n\n")["password"] == HF_TOKEN

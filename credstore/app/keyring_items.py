@@ -164,29 +164,44 @@ def list_items(ctx: Context) -> list[dict[str, object]]:
 # -- changing ------------------------------------------------------------------------------------------------------
 
 
-def put(ctx: Context, service: str, username: str | None, password: str) -> bool:
-    """Store ``password`` for ``(service, username)`` (the profile is created on the first write, as by ``set``).
-    Returns True when the pair is new, False when its password was replaced."""
-    check_pair(service, username)
+def encode(password: str, created: float, updated: float) -> str:
+    return json.dumps({"password": password, "created": created, "updated": updated})
+
+
+def check_password(service: str, username: str | None, password: str) -> None:
     if not isinstance(password, str):
         raise UsageError("a keyring password must be a string")
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD:
-        raise UsageError("the keyring password is longer than 128 KiB; nothing was stored")
-    backend = ctx.open_profile()
-    ensure_profile(ctx, backend)
+        raise UsageError(f"the password for {label(service, username)!r} is longer than 128 KiB; nothing was stored")
+
+
+def put(ctx: Context, service: str, username: str | None, password: str) -> str:
+    """Store ``password`` for ``(service, username)`` (the profile is created on the first write, as by ``set``).
+    Returns ``"created"``, ``"replaced"``, or ``"unchanged"`` when that password was stored already (then nothing
+    is written: git approves a credential after every successful use)."""
+    check_pair(service, username)
+    check_password(service, username, password)
     key = setting_key(service, username)
+    backend = ctx.open_profile()
+    if not ensure_profile(ctx, backend):  # an existing profile: skip a write that would change nothing
+        try:
+            current = ctx.read(backend).settings.get(key)
+        except NotFoundError:  # an OpenBao profile nothing was written to yet
+            current = None
+        previous = None if current is None else parse_setting(key, current)
+        if previous is not None and previous.password == password:
+            return "unchanged"
     now = time.time()
 
-    def change(snapshot: Snapshot) -> bool:
+    def change(snapshot: Snapshot) -> str:
         old = snapshot.settings.get(key)
         previous = None if old is None else parse_setting(key, old)
-        created = previous.created if previous is not None else now
-        snapshot.settings[key] = json.dumps({"password": password, "created": created, "updated": now})
-        return old is None
+        snapshot.settings[key] = encode(password, previous.created if previous is not None else now, now)
+        return "created" if old is None else "replaced"
 
-    created = backend.modify(change)
+    outcome = backend.modify(change)
     ctx.audit("keyring-set", names=[label(service, username)])
-    return created
+    return outcome
 
 
 def remove(ctx: Context, service: str, username: str | None) -> None:
@@ -236,8 +251,7 @@ def merge(
     Returns the labels (imported, already stored with the same password, conflicting with a different one)."""
     for service, username, password in found:
         check_pair(service, username)
-        if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD:
-            raise UsageError(f"the password for {label(service, username)!r} is longer than 128 KiB; nothing imported")
+        check_password(service, username, password)
     backend = ctx.open_profile()
     ensure_profile(ctx, backend)
     now = time.time()
@@ -254,8 +268,7 @@ def merge(
             if previous is not None and not overwrite:
                 conflicts.append(label(service, username))
                 continue
-            created = previous.created if previous is not None else now
-            snapshot.settings[key] = json.dumps({"password": password, "created": created, "updated": now})
+            snapshot.settings[key] = encode(password, previous.created if previous is not None else now, now)
             imported.append(label(service, username))
         return imported, same, conflicts
 

@@ -94,8 +94,8 @@ def keyring_set(ctx: click.Context, service: str, username: str | None) -> None:
     if not password:
         raise UsageError("the password is empty; nothing was stored")
     app_ctx = context(ctx)
-    created = keyring_items.put(app_ctx, service, username, password)
-    what = "stored" if created else "replaced"
+    outcome = keyring_items.put(app_ctx, service, username, password)
+    what = {"created": "stored", "replaced": "replaced", "unchanged": "already stored"}[outcome]
     terminal.warn(f"{what} the password for {keyring_items.label(service, username)} in profile '{app_ctx.profile}'")
 
 

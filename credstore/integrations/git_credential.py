@@ -91,7 +91,7 @@ def answer(ctx: Context, attributes: Mapping[str, str]) -> bytes:
     if item is not None:
         out = _line("username", item.username) if item.username is not None else b""
         return out + _line("password", item.password)
-    if attributes.get("protocol") == "https" and attributes.get("host") in HF_HOSTS and not attributes.get("path"):
+    if attributes.get("protocol") == "https" and attributes.get("host") in HF_HOSTS:
         token = hf_token(ctx)
         if token:
             return _line("username", username if username is not None else HF_USERNAME) + _line("password", token)
@@ -118,11 +118,7 @@ def store(ctx: Context, attributes: Mapping[str, str]) -> None:
     password = attributes.get("password")
     if service is None or not password:
         return
-    username = attributes.get("username")
-    existing = keyring_items.get(ctx, service, username)
-    if existing is not None and existing.password == password:
-        return  # git approves after every successful use: do not rewrite the store each time
-    keyring_items.put(ctx, service, username, password)
+    keyring_items.put(ctx, service, attributes.get("username"), password)  # an unchanged password is not rewritten
 
 
 def erase(ctx: Context, attributes: Mapping[str, str]) -> None:
