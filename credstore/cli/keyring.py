@@ -19,10 +19,13 @@ from credstore.errors import CredstoreError, NotFoundError, UsageError
 BACKEND_NAME = "credstore.integrations.keyring_backend.CredstoreKeyring"
 
 
+def _show(text: str) -> str:
+    """A service or username for the table: quoted when it holds a newline or another unprintable character."""
+    return text if text.isprintable() and text.strip() == text and text else json.dumps(text, ensure_ascii=False)
+
+
 def _show_username(username: str | None) -> str:
-    if username is None:
-        return "(none)"
-    return username if username else '""'
+    return "(none)" if username is None else _show(username)
 
 
 @click.group("keyring")
@@ -53,7 +56,7 @@ def keyring_list(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"profile '{app_ctx.profile}' holds no keyring items", err=True)
         return
     table = [("SERVICE", "USERNAME", "AGE")]
-    table += [(str(r["service"]), _show_username(r["username"]), str(r["age"])) for r in rows]  # type: ignore[arg-type]
+    table += [(_show(str(r["service"])), _show_username(r["username"]), str(r["age"])) for r in rows]  # type: ignore[arg-type]
     widths = [max(len(row[i]) for row in table) for i in range(2)]
     for service, username, age in table:
         click.echo(f"{service.ljust(widths[0])}  {username.ljust(widths[1])}  {age}")
