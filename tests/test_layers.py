@@ -24,7 +24,7 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (3, ("credstore.config",)),
     (4, ("credstore.resolver", "credstore.audit")),
     (5, ("credstore.app",)),
-    (6, ("credstore.cli", "credstore.api", "credstore.__main__")),
+    (6, ("credstore.cli", "credstore.api", "credstore.__main__", "credstore.integrations")),
 ]
 # Shared by the command modules; everything else in cli/ is a command module (or the entry points).
 CLI_SHARED = {"credstore.cli.common", "credstore.cli.terminal", "credstore.cli.fast", "credstore.cli.main"}

@@ -3,7 +3,8 @@
 Findings have a severity: ``ok`` and ``info`` are not problems; ``warning`` and ``error`` are (the command then exits
 1). Checks: the protection level of each profile (keyfile is a warning), StrictModes-style permissions, the kernel
 keyring and the OS keyring, plaintext keys where they leak today (``~/.netrc`` entries for the W&B hosts,
-``export NAME=...`` of a secret in shell rc files, the Hugging Face token file, a W&B settings file with an api_key),
+``export NAME=...`` of a secret in shell rc files, the Hugging Face token file, a W&B settings file with an api_key,
+git's ``credential.helper=store`` and its ``~/.git-credentials``),
 variables in the environment that shadow stored values, and other login sessions of the same Unix account.
 
 Nothing here ever prints a value: findings name files, lines and variables only.
@@ -281,6 +282,80 @@ def check_other_files(home: Path, environ: Mapping[str, str]) -> list[Finding]:
     return findings
 
 
+def _git_helpers(home: Path, environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(config key, value) of every ``credential.helper`` / ``credential.<url>.helper`` git sees from the home
+    directory (system, global and XDG config); empty when git is not installed."""
+    import shutil
+
+    git = shutil.which("git", path=environ.get("PATH") or os.defpath)
+    if git is None:
+        return []
+    try:
+        out = subprocess.run(
+            [git, "config", "--includes", "--null", "--get-regexp", r"^credential\..*helper$"],
+            capture_output=True,
+            timeout=5,
+            stdin=subprocess.DEVNULL,
+            cwd=home if home.is_dir() else "/",
+            env={**environ, "GIT_TERMINAL_PROMPT": "0"},
+        ).stdout.decode(errors="replace")
+    except (OSError, subprocess.SubprocessError):
+        return []
+    helpers = []
+    for record in out.split("\0"):
+        key, _, value = record.partition("\n")
+        if key:
+            helpers.append((key, value.strip()))
+    return helpers
+
+
+def check_git(home: Path, environ: Mapping[str, str]) -> list[Finding]:
+    """git's ``store`` credential helper and the plaintext files it writes (``~/.git-credentials``)."""
+    import shlex
+
+    findings = []
+    default_files = sources.git_credentials_paths({**environ, "HOME": str(home)})
+    files = list(default_files)
+    for key, value in _git_helpers(home, environ):
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            words = value.split()
+        program = words[0] if words else ""
+        if program != "store" and program.rpartition("/")[2] != "git-credential-store":
+            continue
+        for index, word in enumerate(words):
+            if word.startswith("--file="):
+                files.append(Path(word.partition("=")[2]).expanduser())
+            elif word == "--file" and index + 1 < len(words):
+                files.append(Path(words[index + 1]).expanduser())
+        findings.append(
+            Finding(
+                "warning",
+                "plaintext key",
+                f"git is configured with {key}={value}: every password git is given is written to a plaintext file",
+                "credstore import git-credentials --remove-source   (then: git config --global --replace-all "
+                "credential.helper credstore '^store')",
+            )
+        )
+    for path in dict.fromkeys(files):
+        try:
+            has_data = path.is_file() and path.stat().st_size > 0
+        except OSError:
+            has_data = False
+        if has_data:
+            findings.append(
+                Finding(
+                    "warning",
+                    "plaintext key",
+                    f"{path} holds git passwords and tokens in plaintext (git's credential.helper=store)",
+                    "credstore import git-credentials --remove-source"
+                    + ("" if path in default_files else f" --file {path}"),
+                )
+            )
+    return findings
+
+
 # -- the environment -------------------------------------------------------------------------------------------------
 
 
@@ -399,6 +474,7 @@ def run(ctx: Context) -> list[Finding]:
     findings += check_netrc(home, env)
     findings += check_rc_files(home)
     findings += check_other_files(home, env)
+    findings += check_git(home, env)
     findings += check_environment(env, selected)
     findings += check_sessions()
     return findings

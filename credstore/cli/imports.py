@@ -61,8 +61,8 @@ def _unlink(path: Path) -> None:
 
 @click.group("import")
 def import_() -> None:
-    """Import keys from netrc, the Hugging Face token file, a .env file or the environment (names shown, never
-    values). --remove-source deletes the plaintext afterwards."""
+    """Import keys from netrc, the Hugging Face token file, a .env file, the environment or git's credential store
+    (names shown, never values). --remove-source deletes the plaintext afterwards."""
 
 
 @import_.command("netrc")
@@ -151,6 +151,57 @@ def import_dotenv(ctx: click.Context, file: str, remove_source: bool, overwrite:
         raise NotFoundError(f"no NAME=value lines in {path}; nothing imported")
     conflicts = store_values(context(ctx), values, str(path), overwrite=overwrite)
     _finish(conflicts, remove_source, lambda: _unlink(path), str(path))
+
+
+@import_.command("git-credentials")
+@click.option(
+    "--file",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="A git credentials file [~/.git-credentials and ~/.config/git/credentials]; may be repeated.",
+)
+@click.option("--remove-source", is_flag=True, help="Afterwards remove the imported lines (the file when emptied).")
+@click.option("--overwrite", is_flag=True, help="Replace passwords already stored with different ones.")
+@click.pass_context
+def import_git_credentials(ctx: click.Context, files: tuple[str, ...], remove_source: bool, overwrite: bool) -> None:
+    """Passwords git's `credential.helper=store` keeps in plaintext, as items of the git credential helper
+    (then: git config --global credential.helper credstore)."""
+    from credstore.app import keyring_items
+
+    paths = [Path(f).expanduser() for f in files] or [p for p in sources.git_credentials_paths() if p.exists()]
+    if not paths:
+        raise NotFoundError(f"no git credentials file at {' or '.join(map(str, sources.git_credentials_paths()))}")
+    app_ctx = context(ctx)
+    for path in paths:
+        text = sources.read_text(path, "git credentials file")
+        found = sources.parse_git_credentials(text, str(path), terminal.warn)
+        if not found:
+            terminal.warn(f"no credentials in {path}; nothing imported from it")
+            continue
+        triples = [(keyring_items.git_service(c.protocol, c.host, c.path), c.username, c.password) for c in found]
+        imported, same, conflicts = keyring_items.merge(app_ctx, triples, str(path), overwrite=overwrite)
+        if imported:
+            terminal.warn(f"imported {len(imported)} git credential(s) from {path}: {', '.join(imported)}")
+        if same:
+            terminal.warn(f"already stored with the same password: {', '.join(same)}")
+        if conflicts:
+            terminal.warn(
+                f"not imported, a different password is already stored: {', '.join(conflicts)} "
+                "(rerun with --overwrite to replace it)"
+            )
+        done = {c.line for c, t in zip(found, triples, strict=True) if keyring_items.label(t[0], t[1]) not in conflicts}
+
+        def remove(path: Path = path, text: str = text, done: set[int] = done) -> None:
+            remaining = sources.remove_lines(text, done)
+            if remaining.strip() == "":
+                _unlink(path)
+                return
+            sources.rewrite_keeping_mode(path, remaining.encode())
+            terminal.warn(f"removed the imported lines from {path}; the rest is unchanged")
+
+        _finish(conflicts, remove_source, remove, str(path))
+    terminal.warn("for git to use them: git config --global credential.helper credstore")
 
 
 # -- environment -----------------------------------------------------------------------------------------------

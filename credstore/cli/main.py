@@ -46,9 +46,9 @@ def cli(ctx: click.Context, profile: str | None) -> None:
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries, imports, protection, rotation, service, vault
+    from credstore.cli import delivery, entries, imports, keyring, protection, rotation, service, vault
 
-    for module in (entries, delivery, protection, service, rotation, imports, vault):
+    for module in (entries, delivery, protection, service, rotation, imports, vault, keyring):
         for command in module.COMMANDS:
             cli.add_command(command)
 

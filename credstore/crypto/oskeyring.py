@@ -7,13 +7,19 @@ header, so the item is found again even if the path changes, and re-creating a s
 
 Only real OS keyrings count: no backend (``keyring.backends.fail``), an empty chainer, the null backend and the
 ``keyrings.alt`` file backends (plaintext or unauthenticated encryption beside the store: a silent downgrade) are
-refused with a message that names the other levels. ``keyring`` is imported lazily: it is slow to import.
+refused with a message that names the other levels. credstore's own keyring backend
+(``credstore.integrations.keyring_backend``) never counts either: a store's key kept inside a credstore store is a
+circle (on a box without a Secret Service it would be the only "keyring"), and asking it would recurse. When keyring
+was pointed at credstore's backend (``PYTHON_KEYRING_BACKEND``, ``keyringrc.cfg``), the OS keyrings keyring would
+otherwise have found are used. Every call goes to the real backends only, never through keyring's chainer (which
+would fall through to credstore's backend). ``keyring`` is imported lazily: it is slow to import.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import os
 from typing import Any
 
@@ -24,6 +30,8 @@ SERVICE = "credstore"
 MAX_ACCOUNT_LEN = 4096
 
 _NOT_A_KEYRING = ("keyring.backends.fail", "keyring.backends.null", "keyrings.alt")
+#: credstore's own backend (credstore/integrations/keyring_backend.py): never where credstore keeps its own key.
+_CREDSTORE_BACKEND = "credstore."
 
 
 def _backend() -> Any:
@@ -37,37 +45,85 @@ def _describe(backend: Any) -> str:
     return f"{name} ({type(backend).__module__})"
 
 
+def _is_credstore(backend: Any) -> bool:
+    return type(backend).__module__.startswith(_CREDSTORE_BACKEND)
+
+
+def _is_real(backend: Any) -> bool:
+    return not type(backend).__module__.startswith(_NOT_A_KEYRING) and not _is_credstore(backend)
+
+
 def _real_backends(backend: Any) -> list[Any]:
+    """The OS keyrings behind ``backend`` (a chainer's members), highest priority first; never credstore's own."""
     from keyring.backends.chainer import ChainerBackend
 
     members = list(backend.backends) if isinstance(backend, ChainerBackend) else [backend]
-    return [b for b in members if not type(b).__module__.startswith(_NOT_A_KEYRING)]
+    real = [b for b in members if _is_real(b)]
+    if not real and any(_is_credstore(b) for b in members):
+        # keyring was pointed at credstore's backend: the OS keyrings it would otherwise have chosen still are real.
+        from keyring.backend import by_priority, get_all_keyring
+
+        viable = [b for b in get_all_keyring() if not isinstance(b, ChainerBackend) and _is_real(b)]
+        real = sorted((b for b in viable if b.priority > 0), key=by_priority, reverse=True)
+    return real
+
+
+class _OSKeyring:
+    """The real OS keyrings, asked directly (keyring's chainer would fall through to credstore's own backend):
+    lookups try each in priority order, writes go to the first."""
+
+    def __init__(self, members: list[Any]) -> None:
+        self.members = members
+
+    def get_password(self, service: str, account: str) -> str | None:
+        for member in self.members:
+            found = member.get_password(service, account)
+            if found is not None:
+                return found
+        return None
+
+    def set_password(self, service: str, account: str, value: str) -> None:
+        self.members[0].set_password(service, account, value)
+
+    def delete_password(self, service: str, account: str) -> None:
+        for member in self.members:
+            with contextlib.suppress(Exception):
+                member.delete_password(service, account)
+
+
+def _os_keyring() -> tuple[_OSKeyring | None, str]:
+    """(the real OS keyrings or None, one line saying what was found). Never raises."""
+    try:
+        backend = _backend()
+        real = _real_backends(backend)
+    except Exception as exc:  # a broken keyring configuration
+        return None, f"the keyring package failed to start ({type(exc).__name__})"
+    if not real:
+        return None, f"no OS keyring backend is available (the keyring package found only {_describe(backend)})"
+    return _OSKeyring(real), _describe(real[0])
 
 
 def status() -> tuple[bool, str]:
     """(usable, one line): is there a working OS keyring? Never raises; probes the backend with a harmless lookup."""
+    ring, described = _os_keyring()
+    if ring is None:
+        return False, described
     try:
-        backend = _backend()
-    except Exception as exc:  # a broken keyring configuration
-        return False, f"the keyring package failed to start ({type(exc).__name__})"
-    real = _real_backends(backend)
-    if not real:
-        return False, f"no OS keyring backend is available (the keyring package found only {_describe(backend)})"
-    try:
-        backend.get_password(SERVICE, "credstore-probe")
+        ring.get_password(SERVICE, "credstore-probe")
     except Exception as exc:
-        return False, f"the OS keyring {_describe(backend)} does not answer ({type(exc).__name__})"
-    return True, f"OS keyring: {_describe(real[0])}"
+        return False, f"the OS keyring {described} does not answer ({type(exc).__name__})"
+    return True, f"OS keyring: {described}"
 
 
-def _require() -> Any:
+def _require() -> _OSKeyring:
     ok, reason = status()
-    if not ok:
+    ring, _ = _os_keyring()
+    if not ok or ring is None:
         raise UnavailableError(
             f"cannot use the OS keyring: {reason}; choose another level: "
             "--protection passphrase, or --protection keyfile (weakest)"
         )
-    return _backend()
+    return ring
 
 
 def _account(params: bytes) -> str:
@@ -124,6 +180,8 @@ class OSKeyringProtection(Protection):
     def discard(self, params: bytes, ctx: KekContext) -> None:
         try:
             account = _account(params)
-            _backend().delete_password(SERVICE, account)
+            ring, _ = _os_keyring()
+            if ring is not None:
+                ring.delete_password(SERVICE, account)
         except Exception:  # noqa: S110 - best effort: the store no longer needs the item
             pass
