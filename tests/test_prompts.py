@@ -43,7 +43,7 @@ def interactive_bash(cli: CLI) -> pexpect.spawn:
     return child
 
 
-# -- never touch the terminal from the background ---------------------------------------------------------------------
+# -- never touch the terminal from the background ----------------------------------------------------------------------
 
 
 def test_background_exec_on_a_locked_store_exits_4_and_never_stops(cli):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from credstore.app.context import Context
-from credstore.errors import NotFoundError
+from credstore.errors import NotFoundError, UsageError
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING, Gathered, ServiceValues, gather
 from credstore.resolver.layers import ENVIRONMENT, Resolved
 from credstore.store.base import Snapshot
@@ -80,6 +80,26 @@ def exec_environment(
     child = child_environment(gathered, ctx.environ)
     _audit_read(ctx, "exec", gathered, command=command[0])
     return child
+
+
+def check_exec_command(ctx: Context, command: Sequence[str], separated: bool) -> None:
+    """``credstore exec wandb printenv X`` (no ``--``) would run a program called ``wandb``, though the person most
+    likely meant the service: refuse it and say both ways to write it. With a ``--`` anywhere it is unambiguous."""
+    from credstore import catalog
+
+    if separated or not command:
+        return
+    word = command[0]
+    if word not in catalog.SERVICES and word not in catalog.VARIABLES:
+        return
+    rest = " ".join(command[1:]) or "CMD"
+    what = "a service" if word in catalog.SERVICES else "a variable name"
+    flag = ctx.profile_flag
+    raise UsageError(
+        f"'{word}' is {what}, so this is ambiguous: to give its variables to a command write "
+        f"`credstore {flag}exec {word} -- {rest}`; to run a program called {word} write "
+        f"`credstore {flag}exec -- {word} {rest}`"
+    )
 
 
 def run_exec(

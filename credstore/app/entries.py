@@ -30,9 +30,9 @@ def accept_value(ctx: Context, name: str, value: str) -> None:
     it does not look like what ``name`` usually holds (the value itself is never shown)."""
     catalog.check_value(name, value)
     check_length(name, value)
-    warning = catalog.format_warning(name, value)
-    if warning:
-        ctx.warn(warning)
+    for warning in (catalog.near_miss(name), catalog.format_warning(name, value)):
+        if warning:
+            ctx.warn(warning)
 
 
 def refuse_secret_on_argv(name: str, command: str) -> None:
@@ -82,9 +82,12 @@ def get(ctx: Context, name: str) -> str:
     """The stored value of ``name`` (audited as a read)."""
     catalog.check_name(name)
     backend = ctx.open_profile()
-    entry = ctx.read(backend).entries.get(name)
+    stored = ctx.read(backend).entries
+    entry = stored.get(name)
     if entry is None:
-        raise NotFoundError(f"{name} is not stored in profile '{ctx.profile}'")
+        meant = catalog.close_match(name, stored)
+        hint = f"; did you mean {meant}?" if meant else ""
+        raise NotFoundError(f"{name} is not stored in profile '{ctx.profile}'{hint}")
     ctx.audit("get", names=[name], sources={name: backend.source})
     return entry.value
 

@@ -21,6 +21,11 @@ def profile_option(ctx: click.Context) -> str | None:
     return (ctx.find_root().obj or {}).get("profile")
 
 
+def raw_arguments(ctx: click.Context) -> list[str]:
+    """The command's arguments as typed (click drops a leading ``--``, which ``exec`` needs to see)."""
+    return list((ctx.find_root().obj or {}).get("arguments", []))
+
+
 def context(
     ctx: click.Context, *, interactive: bool | None = None, ask_passphrase: Callable[[str], str] | None = None
 ) -> Context:

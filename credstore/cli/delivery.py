@@ -7,7 +7,7 @@ import json
 import click
 
 from credstore.app import delivery
-from credstore.cli.common import SERVICE_HELP, SET_HELP, context
+from credstore.cli.common import SERVICE_HELP, SET_HELP, context, raw_arguments
 from credstore.cli.fast import write
 from credstore.resolver.gather import parse_assignments
 from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
@@ -58,7 +58,12 @@ def env(
 @click.argument("tokens", nargs=-1, type=click.UNPROCESSED, metavar="[SERVICE|NAME]... -- CMD [ARGS]...")
 @click.pass_context
 def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None, tokens: tuple[str, ...]) -> None:
-    """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own)."""
+    """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own).
+
+    Without `--`, everything is the command, except that a first word naming a service or a known variable
+    (`credstore exec wandb python x.py`) is refused as ambiguous: write `exec wandb -- python x.py` to select the
+    service, or `exec -- wandb ...` to run a program of that name.
+    """
     args = list(tokens)
     if "--" in args:
         cut = args.index("--")
@@ -67,7 +72,9 @@ def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None,
         selection, command = [], args
     if not command:
         raise click.UsageError("missing command: credstore exec [SERVICE|NAME]... -- CMD [ARGS]...")
-    delivery.run_exec(context(ctx), selection, parse_assignments(assignments), command, service=service)
+    app_ctx = context(ctx)
+    delivery.check_exec_command(app_ctx, command, "--" in raw_arguments(ctx))
+    delivery.run_exec(app_ctx, selection, parse_assignments(assignments), command, service=service)
 
 
 @click.command()

@@ -23,7 +23,19 @@ def _exit_code_help() -> str:
     return "\n".join(lines)
 
 
+ARGUMENTS = "credstore.arguments"
+
+
+class CredstoreGroup(click.Group):
+    """The root group; it remembers the arguments as typed (click drops a leading ``--``, which ``exec`` needs)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGUMENTS] = list(args)
+        return super().parse_args(ctx, args)
+
+
 @click.group(
+    cls=CredstoreGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=PRECEDENCE_HELP + "\n" + _exit_code_help(),
 )
@@ -42,7 +54,7 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then put
     `eval "$(credstore env)"` in your shell profile or run `credstore exec -- CMD`.
     """
-    ctx.obj = {"profile": profile}
+    ctx.obj = {"profile": profile, "arguments": ctx.meta.get(ARGUMENTS, [])}
 
 
 def _register() -> None:
