@@ -237,3 +237,76 @@ def test_strong_passphrase_is_not_questioned(cli):
     child.expect("protection: passphrase")
     assert finish(child) == 0
     assert "warning" not in child.before
+
+
+# -- a way back -------------------------------------------------------------------------------------------------------
+
+
+def test_set_on_a_terminal_asks_before_replacing_a_secret_and_rollback_restores_it(cli):
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_API_KEY", input=KEY, check=True)
+    child = spawn(cli, "set", "WANDB_API_KEY")
+    child.expect("WANDB_API_KEY: ")
+    child.sendline(NEW_KEY)
+    child.expect(r"WANDB_API_KEY is already stored in profile 'default'; replace\? \[y/N\] ")
+    child.sendline("")
+    child.expect("kept the stored WANDB_API_KEY; nothing changed")
+    assert finish(child) == 1
+    assert cli("get", "WANDB_API_KEY").stdout.strip() == KEY
+    child = spawn(cli, "set", "WANDB_API_KEY")
+    child.expect("WANDB_API_KEY: ")
+    child.sendline(NEW_KEY)
+    child.expect(r"replace\? \[y/N\] ")
+    child.sendline("y")
+    child.expect("stored WANDB_API_KEY")
+    child.expect("credstore rollback WANDB_API_KEY")
+    assert finish(child) == 0
+    assert cli("get", "WANDB_API_KEY").stdout.strip() == NEW_KEY
+    result = cli("rollback", "WANDB_API_KEY")
+    assert result.returncode == 0, result.stderr
+    assert cli("get", "WANDB_API_KEY").stdout.strip() == KEY
+
+
+def test_set_force_does_not_ask(cli):
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_API_KEY", input=KEY, check=True)
+    child = spawn(cli, "set", "--force", "WANDB_API_KEY")
+    child.expect("WANDB_API_KEY: ")
+    child.sendline(NEW_KEY)
+    child.expect("stored WANDB_API_KEY")
+    assert finish(child) == 0
+    assert "replace?" not in child.before
+
+
+def test_add_shows_what_is_stored_and_enter_keeps_it(cli):
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_API_KEY", input=KEY, check=True)
+    cli("set", "WANDB_USERNAME", "alice", check=True)
+    child = spawn(cli, "add", "wandb")
+    child.expect(r"WANDB_API_KEY, API key from https://wandb.ai/authorize \(hidden; stored already, Enter keeps it\): ")
+    child.sendline("")
+    child.expect(r"WANDB_USERNAME, user a service-account run is attributed to \[alice\]: ")
+    child.sendline("")
+    child.expect(r"WANDB_USER_EMAIL, attribution by e-mail; the username wins if both are set \(Enter skips\): ")
+    child.sendline("")
+    child.expect(r"WANDB_ENTITY, team or user the runs go to \(Enter skips\): ")
+    child.sendline("my-team")
+    child.expect(r"WANDB_PROJECT, project \(Enter skips\): ")
+    child.sendline("")
+    child.expect("stored WANDB_ENTITY in profile 'default'")
+    assert finish(child) == 0
+    assert cli("get", "WANDB_API_KEY").stdout.strip() == KEY
+    assert cli("get", "WANDB_USERNAME").stdout.strip() == "alice"
+    assert "((" not in child.before and ")) " not in child.before
+
+
+def test_add_on_a_locked_store_asks_the_passphrase_once_before_the_fields(cli):
+    init_passphrase(cli)
+    child = spawn(cli, "add", "hf")
+    child.expect("Passphrase for credstore profile 'default': ")
+    child.sendline(PW)
+    child.expect(r"HF_TOKEN, access token from https://huggingface.co/settings/tokens \(hidden; Enter skips\): ")
+    child.sendline("hf_" + "t" * 34)
+    child.expect("stored HF_TOKEN")
+    assert finish(child) == 0
+    assert child.before.count("Passphrase for") == 0

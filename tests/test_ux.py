@@ -128,3 +128,50 @@ def test_exec_through_click_refuses_the_same_and_sees_a_leading_separator(stored
     ran = click_path(stored, "exec", "--", "aws", env=path)  # a leading -- that click swallows
     assert (ran.returncode, ran.stdout) == (0, "ran aws team\n"), ran.stderr
     assert stored("exec", "--", "aws", env=path).stdout == "ran aws team\n"
+
+
+# -- a way back --------------------------------------------------------------------------------------------------------
+
+
+def test_set_from_a_pipe_replaces_keeping_the_previous_value_for_rollback(stored):
+    result = stored("set", "WANDB_API_KEY", input=NEW_KEY)
+    assert result.returncode == 0, result.stderr
+    assert "the previous value of WANDB_API_KEY is kept for 7 days" in result.stderr
+    assert "credstore rollback WANDB_API_KEY" in result.stderr
+    assert stored("get", "WANDB_API_KEY").stdout.strip() == NEW_KEY
+    assert stored("rollback", "WANDB_API_KEY").returncode == 0
+    assert stored("get", "WANDB_API_KEY").stdout.strip() == KEY
+    result = stored("rollback", "WANDB_API_KEY")
+    assert result.returncode == 3 and "no previous value" in result.stderr
+
+
+def test_rotate_rollback_after_set_is_the_same(stored):
+    stored("set", "WANDB_API_KEY", input=NEW_KEY, check=True)
+    assert stored("rotate", "WANDB_API_KEY", "--rollback").returncode == 0
+    assert stored("get", "WANDB_API_KEY").stdout.strip() == KEY
+
+
+def test_rollback_hint_keeps_the_profile(cli):
+    cli("--profile", "p", "init", "--protection", "keyfile", check=True)
+    cli("--profile", "p", "set", "WANDB_API_KEY", input=KEY, check=True)
+    result = cli("--profile", "p", "set", "WANDB_API_KEY", input=NEW_KEY)
+    assert "credstore --profile p rollback WANDB_API_KEY" in result.stderr
+
+
+def test_add_from_stdin_keeps_stored_values_on_empty_lines(stored):
+    # WANDB_API_KEY, USERNAME, USER_EMAIL, ENTITY, PROJECT
+    result = stored("add", "wandb", input="\nbob\n\n\nproj\n")
+    assert result.returncode == 0, result.stderr
+    assert "stored WANDB_USERNAME, WANDB_PROJECT" in result.stderr
+    assert stored("get", "WANDB_API_KEY").stdout.strip() == KEY
+    assert stored("get", "WANDB_ENTITY").stdout.strip() == "team"
+
+
+def test_add_help_lists_the_fields_of_the_service(cli):
+    result = cli("add", "wandb", "--help")
+    assert result.returncode == 0
+    for name in ("WANDB_API_KEY", "WANDB_USERNAME", "WANDB_USER_EMAIL", "WANDB_ENTITY", "WANDB_PROJECT"):
+        assert name in result.stdout
+    assert "https://wandb.ai/authorize" in result.stdout
+    assert "HF_TOKEN" not in result.stdout
+    assert "HF_TOKEN" in cli("add", "--help").stdout

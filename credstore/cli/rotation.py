@@ -57,6 +57,19 @@ def rotate(
 
 
 @click.command()
+@click.argument("name")
+@click.option("--service", "service", default=None, metavar="ACCOUNT", help="Roll back a service account's entry.")
+@click.pass_context
+def rollback(ctx: click.Context, name: str, service: str | None) -> None:
+    """Restore NAME's previous value (kept for 7 days after `set`, `add` or `rotate` replaced it).
+
+    The same as `credstore rotate NAME --rollback`.
+    """
+    app_ctx = context(ctx)
+    app_ctx.info(rotation.rotate(app_ctx, name, service=service, rollback=True))
+
+
+@click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output (times as epoch seconds).")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
@@ -131,4 +144,4 @@ def audit_(since: str | None, as_json: bool, shared: bool) -> None:
         click.echo(audit.format_event(item))
 
 
-COMMANDS = [rotate, status, check, audit_]
+COMMANDS = [rotate, rollback, status, check, audit_]
