@@ -4,6 +4,7 @@ messages that keep the `--profile` given."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
@@ -175,3 +176,78 @@ def test_add_help_lists_the_fields_of_the_service(cli):
     assert "https://wandb.ai/authorize" in result.stdout
     assert "HF_TOKEN" not in result.stdout
     assert "HF_TOKEN" in cli("add", "--help").stdout
+
+
+# -- unload ------------------------------------------------------------------------------------------------------------
+
+UNLOAD_SCRIPTS = {
+    "bash": """eval "$(credstore env)"
+export WANDB_ENTITY=mine
+export MINE=kept
+eval "$(credstore unload)"
+echo "KEY=[${WANDB_API_KEY-unset}] ENTITY=[${WANDB_ENTITY-unset}] MINE=[$MINE] MARKER=[${CREDSTORE_EXPORTED-unset}]"
+""",
+    "zsh": """eval "$(credstore env --shell zsh)"
+export WANDB_ENTITY=mine
+export MINE=kept
+eval "$(credstore unload --shell zsh)"
+echo "KEY=[${WANDB_API_KEY-unset}] ENTITY=[${WANDB_ENTITY-unset}] MINE=[$MINE] MARKER=[${CREDSTORE_EXPORTED-unset}]"
+""",
+    "fish": """credstore env --shell fish | source
+set -gx WANDB_ENTITY mine
+set -gx MINE kept
+credstore unload --shell fish | source
+set -q WANDB_API_KEY; and set k $WANDB_API_KEY; or set k unset
+set -q CREDSTORE_EXPORTED; and set m $CREDSTORE_EXPORTED; or set m unset
+echo "KEY=[$k] ENTITY=[$WANDB_ENTITY] MINE=[$MINE] MARKER=[$m]"
+""",
+}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_unload_in_a_real_shell_unsets_what_credstore_exported_and_keeps_hand_set_values(stored, shell):
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    from tests.test_protection import shell_env
+
+    proc = subprocess.run(
+        [shell, "-c", UNLOAD_SCRIPTS[shell]], capture_output=True, text=True, env=shell_env(stored), timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "KEY=[unset] ENTITY=[mine] MINE=[kept] MARKER=[unset]", proc.stderr
+    assert "keeping WANDB_ENTITY: changed by hand" in proc.stderr
+
+
+def test_unload_with_nothing_exported_prints_nothing(stored):
+    result = stored("unload")
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert "nothing to unload" in result.stderr
+
+
+def test_lock_says_exported_values_remain_and_how_to_unload(cli):
+    cli("--profile", "p", "init", "--protection", "keyfile", check=True)
+    result = cli("--profile", "p", "lock")
+    assert result.returncode == 0
+    assert "stay there" in result.stderr
+    assert 'eval "$(credstore --profile p unload)"' in result.stderr
+
+
+def test_unload_after_lock_unsets_every_exported_name(cli):
+    from tests.test_protection import PW, WEAK, in_session, init_passphrase
+
+    init_passphrase(cli)
+    script = f"""
+printf '%s\\n' '{PW}' | credstore unlock || exit 10
+printf '%s' '{KEY}' | credstore set WANDB_API_KEY || exit 11
+credstore set WANDB_ENTITY team || exit 12
+eval "$(credstore env --shell bash)" || exit 13
+export WANDB_ENTITY=mine MINE=kept
+credstore lock || exit 14
+eval "$(credstore unload --shell bash)" || exit 15
+echo "KEY=[${{WANDB_API_KEY-unset}}] ENTITY=[${{WANDB_ENTITY-unset}}] MINE=[$MINE]"
+"""
+    result = in_session(cli, script, env=WEAK)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "KEY=[unset] ENTITY=[unset] MINE=[kept]"
+    assert "the profile is locked" in result.stderr

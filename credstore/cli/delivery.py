@@ -101,4 +101,28 @@ def explain(
         click.echo(line)
 
 
-COMMANDS = [env, exec_, explain]
+@click.command()
+@click.option("--shell", type=click.Choice(SHELLS), default=None, help="Shell syntax (default: from $SHELL, else sh).")
+@click.pass_context
+def unload(ctx: click.Context, shell: str | None) -> None:
+    """Print statements that unset what `credstore env` exported into this shell: eval "$(credstore unload)".
+
+    Only the names listed in CREDSTORE_EXPORTED (and that marker) are unset. When the profile is readable without a
+    passphrase, a value you changed by hand since stays; when it is locked, credstore cannot tell and unsets every
+    listed name. Never prompts.
+    """
+    app_ctx = context(ctx, interactive=False)
+    text, unset, kept, checked = delivery.unload_text(app_ctx, shell)
+    write(text)
+    if not unset and not kept:
+        app_ctx.info("nothing to unload: this shell has no variables exported by credstore")
+        return
+    if unset:
+        app_ctx.info(f"unloading {', '.join(unset)}")
+    if kept:
+        app_ctx.info(f"keeping {', '.join(kept)}: changed by hand since credstore exported them")
+    if not checked:
+        app_ctx.info("the profile is locked, so values changed by hand could not be told apart; all are unloaded")
+
+
+COMMANDS = [env, exec_, explain, unload]

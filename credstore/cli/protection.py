@@ -13,7 +13,7 @@ import click
 from credstore.app import protection as protection_app
 from credstore.cli.common import context, passphrase_context
 from credstore.crypto.protection import LEVELS
-from credstore.shells import HOOK_SHELLS, hook_text
+from credstore.shells import HOOK_SHELLS, detect_shell, hook_text
 
 
 @click.command()
@@ -37,12 +37,18 @@ def unlock(ctx: click.Context, ttl: str) -> None:
 @click.command()
 @click.pass_context
 def lock(ctx: click.Context) -> None:
-    """Forget this login session's unlock of the profile."""
+    """Forget this login session's unlock of the profile.
+
+    Variables already exported into shells stay there: remove them with eval "$(credstore unload)".
+    """
     app_ctx = context(ctx, interactive=False)
     if protection_app.lock(app_ctx):
-        app_ctx.warn(f"locked profile '{app_ctx.profile}'")
+        app_ctx.info(f"locked profile '{app_ctx.profile}'")
     else:
-        app_ctx.warn(f"profile '{app_ctx.profile}' was not unlocked in this login session")
+        app_ctx.info(f"profile '{app_ctx.profile}' was not unlocked in this login session")
+    command = f"credstore {app_ctx.profile_flag}unload"
+    unload = f"{command} | source" if detect_shell(app_ctx.environ) == "fish" else f'eval "$({command})"'
+    app_ctx.info(f"variables already loaded into shells stay there; to remove them run in each: {unload}")
 
 
 @click.command()
