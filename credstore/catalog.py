@@ -173,12 +173,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_value(name: str, value: str) -> None:
-    """Refuse values no environment can carry: NUL bytes, empty values, text UTF-8 cannot encode."""
+def check_value(name: str, value: str, profile_flag: str = "") -> None:
+    """Refuse values no environment can carry: NUL bytes, empty values, text UTF-8 cannot encode. ``profile_flag``:
+    ``--profile NAME `` for the hint, when one was given."""
     if "\0" in value:
         raise UsageError(f"the value for {name} contains a NUL byte, which no environment variable can hold")
     if value == "":
-        raise UsageError(f"the value for {name} is empty; to remove it run: credstore rm {name}")
+        raise UsageError(f"the value for {name} is empty; to remove it run: credstore {profile_flag}rm {name}")
     if not value.isascii():
         try:
             value.encode()

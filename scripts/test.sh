@@ -43,6 +43,7 @@ declare -A PACKAGE_OF=(
     [ssh-add]=openssh-client
     [ssh-keygen]=openssh-client
     [sshd]=openssh-server
+    [groff]=groff-base
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }

@@ -365,7 +365,7 @@ def test_first_set_on_a_terminal_without_keyring_defaults_to_passphrase(cli):
         term.send(PW + "\n")
         term.expect(r"Repeat the new passphrase: ")
         term.send(PW + "\n")
-        term.expect(r"protection: passphrase\) \(chosen because no OS keyring")
+        term.expect(r"protection: passphrase; no working OS keyring was found")
         term.expect(r"stored WANDB_API_KEY")
     finally:
         term.close()

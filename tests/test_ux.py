@@ -10,10 +10,11 @@ import sys
 
 import pytest
 
-from tests.conftest import CLI
+from tests.conftest import CLI, REPO
 
 KEY = "wandbkey0123456789wandbkey0123456789abcd"
 NEW_KEY = "wandbkey9876543210wandbkey9876543210zyxw"
+WEAK = {"CREDSTORE_TEST_WEAK_KDF": "1"}
 
 
 @pytest.fixture
@@ -251,3 +252,120 @@ echo "KEY=[${{WANDB_API_KEY-unset}}] ENTITY=[${{WANDB_ENTITY-unset}}] MINE=[$MIN
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "KEY=[unset] ENTITY=[unset] MINE=[kept]"
     assert "the profile is locked" in result.stderr
+
+
+# -- help and habits ---------------------------------------------------------------------------------------------------
+
+
+def test_bare_credstore_prints_the_command_list_and_exits_0(cli):
+    result = cli()
+    assert result.returncode == 0
+    for command in ("add", "env", "exec", "unload", "rollback", "help", "completion", "man", "vault"):
+        assert f"\n  {command} " in result.stdout, command
+
+
+def test_help_command_shows_the_list_or_one_command(cli):
+    assert cli("help").stdout == cli("--help").stdout
+    result = cli("help", "rollback")
+    assert result.returncode == 0 and "Usage: credstore rollback [OPTIONS] NAME" in result.stdout
+    result = cli("help", "service", "add")
+    assert result.returncode == 0 and "Usage: credstore service add" in result.stdout
+    result = cli("help", "nosuch")
+    assert result.returncode == 2 and "no command 'nosuch'" in result.stderr
+
+
+def test_bash_completion_completes_a_command_name(cli):
+    from tests.test_protection import shell_env
+
+    script = """eval "$(credstore completion bash)"
+COMP_WORDS=(credstore unl); COMP_CWORD=1; _credstore_completion credstore
+echo "[${COMPREPLY[*]}]"
+COMP_WORDS=(credstore ro); COMP_CWORD=1; COMPREPLY=(); _credstore_completion credstore
+echo "[${COMPREPLY[*]}]"
+"""
+    proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=shell_env(cli), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[unload unlock]", "[rollback rotate]"]
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_completion_scripts_for_zsh_and_fish(cli, shell):
+    result = cli("completion", shell)
+    assert result.returncode == 0
+    assert "_CREDSTORE_COMPLETE" in result.stdout
+    if shutil.which(shell):  # the shell parses it
+        check = ["zsh", "-n", "-c", result.stdout] if shell == "zsh" else ["fish", "--no-execute", "-c", result.stdout]
+        assert subprocess.run(check, capture_output=True, timeout=60).returncode == 0
+
+
+def test_quiet_silences_informational_lines_but_not_warnings(cli):
+    assert cli("-q", "init", "--protection", "keyfile").stderr.count("\n") == 1  # the weakest-level warning stays
+    assert cli("-q", "set", "WANDB_ENTITY", "team").stderr == ""
+    assert cli("--quiet", "set", "WANDB_APIKEY", input="x" * 40).stderr.count("did you mean WANDB_API_KEY?") == 1
+    assert cli("-q", "env").returncode == 0
+    assert cli("-q", "exec", "--", "true").returncode == 0
+    assert "stored WANDB_ENTITY" in cli("set", "WANDB_ENTITY", "other").stderr
+
+
+def test_man_page_is_generated_from_the_click_tree_and_readable(cli):
+    result = cli("man")
+    assert result.returncode == 0
+    page = result.stdout
+    assert page.startswith(".TH CREDSTORE 1 ")
+    for section in (".SH NAME", ".SH SYNOPSIS", ".SH DESCRIPTION", ".SH OPTIONS", ".SH COMMANDS", ".SH EXIT STATUS"):
+        assert f"\n{section}\n" in page
+    for command in ("init", "env", "exec", "unload", "rollback", "service add", "vault login"):
+        assert f'.SS "credstore {command}"' in page, command
+    assert not any(line.startswith((".", "'")) and line[1:2] == " " for line in page.splitlines())
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff (package groff-base) is not installed; the structure was checked")
+    proc = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-z"], input=page, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    text = subprocess.run([groff, "-man", "-Tascii"], input=page, capture_output=True, text=True, timeout=60).stdout
+    assert "credstore rollback" in text and "Restore NAME's previous value" in text
+
+
+def test_main_help_and_readme_recommend_the_same_hook(cli):
+    import re
+
+    helped = " ".join(cli("--help").stdout.split())
+    readme = (REPO / "README.md").read_text()
+    hook_lines = set(re.findall(r'eval "\$\(credstore hook \w+\)"', readme)) | set(
+        re.findall(r"credstore hook install", readme)
+    )
+    assert hook_lines, "README recommends no hook"
+    assert any(line in helped for line in hook_lines)
+    assert 'put eval "$(credstore env)" in your shell profile' not in helped
+
+
+def test_readme_command_table_lists_every_command(cli):
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("## Commands") : readme.index("### Known variables")]
+    listed = cli("--help").stdout.split("Commands:\n")[1].split("\n\n")[0]
+    for line in listed.splitlines():
+        name = line.split()[0]
+        assert name in table, name
+
+
+# -- messages ----------------------------------------------------------------------------------------------------------
+
+
+def test_hints_keep_the_profile_given(cli):
+    result = cli("--profile", "nosuch", "env")
+    assert result.returncode == 3
+    assert "credstore --profile nosuch init" in result.stderr
+    result = cli("--profile", "nosuch", "set", "WANDB_ENTITY", "team")
+    assert "credstore --profile nosuch init --protection keyfile" in result.stderr
+    cli("--profile", "p", "init", "--protection", "keyfile", check=True)
+    result = cli("--profile", "p", "set", "WANDB_ENTITY", input="")
+    assert "credstore --profile p rm WANDB_ENTITY" in result.stderr
+
+
+def test_store_creation_is_one_short_plain_line(cli):
+    result = cli("init", "--protection", "passphrase", input="correct horse battery staple\n", env=WEAK)
+    created = [line for line in result.stderr.splitlines() if "created profile" in line]
+    assert created == ["credstore: created profile 'default' (protection: passphrase)"]
+    assert "keyring.backends" not in result.stderr

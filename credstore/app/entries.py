@@ -28,7 +28,7 @@ def check_length(name: str, value: str) -> None:
 def accept_value(ctx: Context, name: str, value: str) -> None:
     """Check a value about to be stored: refuse what no environment can carry (NUL, empty, over 128 KiB); warn when
     it does not look like what ``name`` usually holds (the value itself is never shown)."""
-    catalog.check_value(name, value)
+    catalog.check_value(name, value, ctx.profile_flag)
     check_length(name, value)
     for warning in (catalog.near_miss(name), catalog.format_warning(name, value)):
         if warning:

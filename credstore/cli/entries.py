@@ -77,7 +77,7 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
 
         cli_ctx = passphrase_context(ctx)
         line = vault_app.connect(cli_ctx, protection=protection_level, read_secret=terminal.read_secret, **vault)  # type: ignore[arg-type]
-        click.echo(line, err=True)
+        terminal.info(line)
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
         raise UsageError("--url, --user, --service, --ca-cert, --cache-max-age and --approle need --backend vault")
@@ -145,7 +145,7 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Remove stored entries."""
     app_ctx = context(ctx)
     removed = entries.remove(app_ctx, names)
-    click.echo(f"removed {', '.join(removed)} from profile '{app_ctx.profile}'", err=True)
+    app_ctx.info(f"removed {', '.join(removed)} from profile '{app_ctx.profile}'")
 
 
 @click.command("list")
@@ -159,7 +159,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"profile '{app_ctx.profile}' is empty", err=True)
+        app_ctx.info(f"profile '{app_ctx.profile}' is empty")
         return
     header = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
     table = [header]
@@ -242,7 +242,7 @@ def accept_rollback(ctx: click.Context) -> None:
     """Accept a store restored from an older copy on purpose (clears the rollback alarm)."""
     app_ctx = context(ctx)
     generation = entries.accept_rollback(app_ctx)
-    click.echo(f"profile '{app_ctx.profile}' accepted at generation {generation}", err=True)
+    app_ctx.info(f"profile '{app_ctx.profile}' accepted at generation {generation}")
 
 
 COMMANDS = [init, set_, get, rm, list_, add, accept_rollback]

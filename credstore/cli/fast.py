@@ -41,6 +41,8 @@ def _parse_global(args: list[str]) -> tuple[str | None, list[str]] | None:
             if split is None:
                 return None
             profile = split[1]
+        elif arg in ("-q", "--quiet"):
+            continue  # env and exec print no informational lines
         else:
             return None
     return profile, rest

@@ -36,6 +36,7 @@ class CredstoreGroup(click.Group):
 
 @click.group(
     cls=CredstoreGroup,
+    invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=PRECEDENCE_HELP + "\n" + _exit_code_help(),
 )
@@ -46,21 +47,36 @@ class CredstoreGroup(click.Group):
     default=None,
     help="Profile to use (default: $CREDSTORE_PROFILE, else 'default').",
 )
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Do not print lines that say what was done (warnings and errors stay)."
+)
 @click.version_option(version=__version__, prog_name="credstore")
 @click.pass_context
-def cli(ctx: click.Context, profile: str | None) -> None:
+def cli(ctx: click.Context, profile: str | None, quiet: bool) -> None:
     """Per-user encrypted credentials for shared machines.
 
-    Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then put
-    `eval "$(credstore env)"` in your shell profile or run `credstore exec -- CMD`.
+    \b
+    credstore add wandb                  store your W&B key and attribution (prompts)
+    credstore unlock                     once per login (passphrase stores)
+    eval "$(credstore hook bash)"        in ~/.bashrc: every new shell gets the variables
+                                         (zsh: hook zsh; fish: credstore hook fish | source)
+    credstore exec -- python train.py    or: only this command gets them
+
+    `credstore help COMMAND` shows a command's help; `credstore completion bash` tab completion; `credstore man` the
+    man page.
     """
+    from credstore.cli import terminal
+
+    terminal.quiet = quiet
     ctx.obj = {"profile": profile, "arguments": ctx.meta.get(ARGUMENTS, [])}
+    if ctx.invoked_subcommand is None:  # bare `credstore`: the command list, not a usage error
+        click.echo(ctx.get_help())
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries, imports, protection, rotation, service, vault
+    from credstore.cli import delivery, entries, guide, imports, protection, rotation, service, vault
 
-    for module in (entries, delivery, protection, service, rotation, imports, vault):
+    for module in (entries, delivery, protection, service, rotation, imports, vault, guide):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -11,6 +11,7 @@ import sys
 import click
 
 from credstore.app import protection as protection_app
+from credstore.cli import terminal
 from credstore.cli.common import context, passphrase_context
 from credstore.crypto.protection import LEVELS
 from credstore.shells import HOOK_SHELLS, detect_shell, hook_text
@@ -31,7 +32,7 @@ def unlock(ctx: click.Context, ttl: str) -> None:
     app_ctx = passphrase_context(ctx)
     line = protection_app.unlock(app_ctx, parse_ttl(ttl))
     if line:
-        app_ctx.warn(line)
+        app_ctx.info(line)
 
 
 @click.command()
@@ -61,7 +62,7 @@ def passwd(ctx: click.Context) -> None:
     """
     app_ctx = passphrase_context(ctx)
     protection_app.passwd(app_ctx)
-    app_ctx.warn(f"passphrase of profile '{app_ctx.profile}' changed (an unlock in progress stays valid)")
+    app_ctx.info(f"passphrase of profile '{app_ctx.profile}' changed (an unlock in progress stays valid)")
 
 
 @click.command()
@@ -112,7 +113,7 @@ def doctor(ctx: click.Context) -> None:
     if problems:
         click.echo(f"{len(problems)} problem(s) found", err=True)
         ctx.exit(1)
-    click.echo("no problems found", err=True)
+    terminal.info("no problems found")
 
 
 COMMANDS = [unlock, lock, passwd, protect, hook, doctor]

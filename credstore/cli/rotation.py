@@ -53,7 +53,7 @@ def rotate(
         read_new_value=read_new_value,
         verify=verify,
     )
-    app_ctx.warn(line)
+    app_ctx.info(line)
 
 
 @click.command()
@@ -82,7 +82,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        terminal.warn("no entries")
+        terminal.info("no entries")
         return
 
     def day(ts: object) -> str:
@@ -122,7 +122,7 @@ def check(ctx: click.Context, max_age: str) -> None:
         click.echo(f"{r['scope']} {r['name']}: {format_duration(now - float(r['updated']))} old (limit {max_age})")  # type: ignore[arg-type]
     if old:
         ctx.exit(1)
-    terminal.warn(f"all {len(secrets)} secrets are younger than {max_age}")
+    terminal.info(f"all {len(secrets)} secrets are younger than {max_age}")
 
 
 @click.command("audit")

@@ -299,7 +299,7 @@ class PassphraseProtection(Protection):
         if not ctx.interactive or ask is None:
             raise UsageError(
                 "a passphrase is needed: run this in a terminal, or give it on stdin to "
-                "`credstore init --protection passphrase`"
+                f"`credstore {profile_flag(ctx.profile)}init --protection passphrase`"
             )
         passphrase = ask_new_passphrase(ask, ctx.profile)
         memory_kib, iterations, lanes = cost_for_new_store()
