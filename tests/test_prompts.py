@@ -310,3 +310,34 @@ def test_add_on_a_locked_store_asks_the_passphrase_once_before_the_fields(cli):
     child.expect("stored HF_TOKEN")
     assert finish(child) == 0
     assert child.before.count("Passphrase for") == 0
+
+
+def test_passwd_with_a_mismatched_repeat_asks_again_after_the_old_passphrase(cli):
+    init_passphrase(cli)
+    child = spawn(cli, "passwd")
+    child.expect("Passphrase for credstore profile 'default': ")
+    child.sendline(PW)
+    child.expect("New passphrase for credstore profile 'default': ")
+    child.sendline("a new long passphrase")
+    child.expect("Repeat the new passphrase: ")
+    child.sendline("a new long passphrasf")
+    child.expect(r"the two passphrases differ; try again \(2 left\)")
+    child.expect("New passphrase for credstore profile 'default': ")
+    child.sendline("a new long passphrase")
+    child.expect("Repeat the new passphrase: ")
+    child.sendline("a new long passphrase")
+    child.expect("passphrase of profile 'default' changed")
+    assert finish(child) == 0
+    # the new passphrase is the one that opens the store now (passwd from a pipe: old line, then new line)
+    assert cli("passwd", input="a new long passphrase\nyet another passphrase\n", env=WEAK).returncode == 0
+
+
+def test_init_says_it_unlocked_and_for_how_long(cli):
+    child = keyctl_spawn(cli, "init", "--protection", "passphrase")
+    child.expect("New passphrase")
+    child.sendline(PW)
+    child.expect("Repeat the new passphrase: ")
+    child.sendline(PW)
+    child.expect(r"created profile 'default' \(protection: passphrase\)")
+    child.expect(r"unlocked it for this login session for 8h \(until \d\d:\d\d\); `credstore lock` locks it")
+    assert finish(child) == 0
