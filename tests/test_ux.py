@@ -4,6 +4,7 @@ messages that keep the `--profile` given."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -325,12 +326,11 @@ def test_man_page_is_generated_from_the_click_tree_and_readable(cli):
     )
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     text = subprocess.run([groff, "-man", "-Tascii"], input=page, capture_output=True, text=True, timeout=60).stdout
+    text = " ".join(re.sub(".\b", "", text).split())  # no bold/underline overstrikes, no line breaks
     assert "credstore rollback" in text and "Restore NAME's previous value" in text
 
 
 def test_main_help_and_readme_recommend_the_same_hook(cli):
-    import re
-
     helped = " ".join(cli("--help").stdout.split())
     readme = (REPO / "README.md").read_text()
     hook_lines = set(re.findall(r'eval "\$\(credstore hook \w+\)"', readme)) | set(
