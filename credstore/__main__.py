@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from credstore.errors import EXIT_FAILURE, EXIT_IO, EXIT_USAGE, CredstoreError
+from credstore.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_IO, EXIT_USAGE, CredstoreError
 
 
 def _fail(message: str, code: int) -> int:
@@ -37,12 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         except click.ClickException as exc:
             first = exc.format_message().splitlines()[0] if exc.format_message() else "usage error"
             return _fail(first, EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code)
-        except click.exceptions.Abort:
-            return _fail("aborted", EXIT_FAILURE)
+        except click.exceptions.Abort:  # Ctrl-C or Ctrl-D at a click prompt
+            return _fail("aborted", EXIT_INTERRUPTED)
     except CredstoreError as exc:
         return _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _fail("interrupted", 130)
+    except KeyboardInterrupt:  # Ctrl-C
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except EOFError:  # Ctrl-D at a prompt
+        return _fail("aborted", EXIT_INTERRUPTED)
     except BrokenPipeError:
         return EXIT_FAILURE
     except OSError as exc:

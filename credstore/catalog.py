@@ -8,7 +8,7 @@ stored too and is secret unless marked plain.
 # No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from credstore.errors import UsageError
@@ -173,12 +173,13 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_value(name: str, value: str) -> None:
-    """Refuse values no environment can carry: NUL bytes, empty values, text UTF-8 cannot encode."""
+def check_value(name: str, value: str, profile_flag: str = "") -> None:
+    """Refuse values no environment can carry: NUL bytes, empty values, text UTF-8 cannot encode. ``profile_flag``:
+    ``--profile NAME `` for the hint, when one was given."""
     if "\0" in value:
         raise UsageError(f"the value for {name} contains a NUL byte, which no environment variable can hold")
     if value == "":
-        raise UsageError(f"the value for {name} is empty; to remove it run: credstore rm {name}")
+        raise UsageError(f"the value for {name} is empty; to remove it run: credstore {profile_flag}rm {name}")
     if not value.isascii():
         try:
             value.encode()
@@ -213,6 +214,37 @@ def format_warning(name: str, value: str) -> str | None:
         return None
     problem = known.check(value)
     return None if problem is None else f"warning: {name} {problem}"
+
+
+def close_match(word: str, candidates: Iterable[str], cutoff: float = 0.75) -> str | None:
+    """The candidate ``word`` was most likely meant to be (case does not count: ``hf_token`` is ``HF_TOKEN``)."""
+    import difflib
+
+    by_key = {candidate.upper(): candidate for candidate in candidates}
+    found = difflib.get_close_matches(word.upper(), list(by_key), n=1, cutoff=cutoff)
+    return by_key[found[0]] if found and by_key[found[0]] != word else None
+
+
+def near_miss(name: str) -> str | None:
+    """For ``set``: a warning when ``name`` is not a known variable but nearly one (``WANDB_APIKEY``)."""
+    if name in VARIABLES:
+        return None
+    meant = close_match(name, VARIABLES, cutoff=0.85)
+    if meant is None:
+        return None
+    return f"warning: {name} is not a variable any client reads; did you mean {meant}? (stored as {name} anyway)"
+
+
+def unknown_token_warning(token: str, known_names: Iterable[str]) -> str | None:
+    """For ``env`` / ``exec`` / ``explain``: a warning when ``token`` is neither a service, a known variable nor one
+    of ``known_names`` (stored or set), with the closest service or name."""
+    names = set(known_names)
+    if token in SERVICES or token in VARIABLES or token in names:
+        return None
+    meant = close_match(token, [*SERVICES, *names, *VARIABLES])
+    if meant is not None:
+        return f"warning: '{token}' is neither a service nor a variable stored or set anywhere; did you mean {meant}?"
+    return f"warning: '{token}' is neither a service ({', '.join(SERVICES)}) nor a variable stored or set anywhere"
 
 
 def expand(tokens: list[str] | tuple[str, ...]) -> list[str] | None:

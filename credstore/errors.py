@@ -23,6 +23,7 @@ EXIT_ROLLBACK = 11  # the store's generation went backwards (an older copy was r
 EXIT_UNAVAILABLE = 12  # a remote backend did not answer in time
 EXIT_CANNOT_EXEC = 126  # exec: the command was found but could not be run
 EXIT_COMMAND_NOT_FOUND = 127  # exec: the command was not found
+EXIT_INTERRUPTED = 130  # Ctrl-C, or Ctrl-D at a prompt (128 + SIGINT, as shells report it)
 
 EXIT_CODES: dict[int, str] = {
     EXIT_OK: "success",
@@ -40,6 +41,7 @@ EXIT_CODES: dict[int, str] = {
     EXIT_UNAVAILABLE: "remote backend unavailable",
     EXIT_CANNOT_EXEC: "exec: command could not be run",
     EXIT_COMMAND_NOT_FOUND: "exec: command not found",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C, or Ctrl-D at a prompt)",
 }
 
 

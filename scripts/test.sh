@@ -48,6 +48,7 @@ declare -A PACKAGE_OF=(
     # and Shift_JIS tests (tests/test_shells_locale.py) come with `locales`, which also ships locale-gen.
     [locale-gen]=locales
     [git]=git
+    [groff]=groff-base
 )
 
 have() { PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1; }

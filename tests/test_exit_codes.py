@@ -175,6 +175,24 @@ def case_command_not_found(cli):
     return cli("exec", "--", "credstore-no-such-command-xyz")
 
 
+def case_interrupted(cli):
+    """Ctrl-C at a prompt on a real terminal (the passphrase of a locked store)."""
+    import pexpect
+
+    from tests.test_protection import init_passphrase, shell_env
+
+    init_passphrase(cli)
+    child = pexpect.spawn(
+        "credstore", ["get", "WANDB_API_KEY"], env=shell_env(cli), cwd=str(cli.home), timeout=30, encoding="utf-8"
+    )
+    child.expect("Passphrase for credstore profile 'default': ")
+    child.send("\x03")
+    child.expect(pexpect.EOF)
+    child.close()
+    stderr = child.before.replace("\r\n", "\n").split("Passphrase for credstore profile 'default': ")[-1].lstrip("^C\n")
+    return type("R", (), {"returncode": child.exitstatus, "stdout": "", "stderr": stderr})()
+
+
 CASES: dict[int, Callable] = {
     errors.EXIT_OK: case_ok,
     errors.EXIT_FAILURE: case_failure,
@@ -191,6 +209,7 @@ CASES: dict[int, Callable] = {
     errors.EXIT_UNAVAILABLE: case_unavailable,
     errors.EXIT_CANNOT_EXEC: case_cannot_exec,
     errors.EXIT_COMMAND_NOT_FOUND: case_command_not_found,
+    errors.EXIT_INTERRUPTED: case_interrupted,
 }
 
 

@@ -19,6 +19,7 @@ def warn_to_stderr(message: str) -> None:
 class Context:
     """``profile``: the name given (``--profile``, ``profile=``), None for ``$CREDSTORE_PROFILE`` / default.
     ``ask_passphrase``: how to ask a person for a passphrase; None means never ask (a locked store is an error).
+    ``warn`` / ``info``: where warnings and lines saying what was done go.
     ``via``: how the operation was reached, recorded in audit lines (e.g. ``api``). ``terminal``: a person sits at a
     terminal (a new store may then be given a passphrase without being asked for a level)."""
 
@@ -29,6 +30,7 @@ class Context:
         environ: Mapping[str, str] | None = None,
         ask_passphrase: Callable[[str], str] | None = None,
         warn: Callable[[str], None] = warn_to_stderr,
+        info: Callable[[str], None] | None = None,
         via: str | None = None,
         terminal: bool = False,
     ) -> None:
@@ -37,6 +39,8 @@ class Context:
         self.environ: Mapping[str, str] = dict(os.environ) if environ is None else environ
         self.ask_passphrase = ask_passphrase
         self.warn = warn
+        #: Lines that say what was done (a CLI may silence them with -q); warnings and errors go to ``warn``.
+        self.info = warn if info is None else info
         self.via = via
 
     @property

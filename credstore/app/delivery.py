@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from credstore.app.context import Context
-from credstore.errors import NotFoundError
+from credstore.errors import NotFoundError, UsageError
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING, Gathered, ServiceValues, gather
 from credstore.resolver.layers import ENVIRONMENT, Resolved
 from credstore.store.base import Snapshot
@@ -80,6 +80,53 @@ def exec_environment(
     child = child_environment(gathered, ctx.environ)
     _audit_read(ctx, "exec", gathered, command=command[0])
     return child
+
+
+def unload_text(ctx: Context, shell: str | None = None) -> tuple[str, list[str], list[str], bool]:
+    """``credstore unload``: statements that unset what ``credstore env`` exported into this shell (the names of
+    ``CREDSTORE_EXPORTED``) and the marker itself. When the profile can be read without asking (unlocked, or a level
+    that needs no unlock), a name whose value no longer matches its fingerprint was changed by hand and stays; when
+    it cannot (locked), every listed name is unset. Variables credstore never exported are never touched.
+    Returns (text, names unset, names kept, whether values were checked)."""
+    from credstore import shells
+    from credstore.errors import CredstoreError
+    from credstore.resolver.exported import MARKER, exported_unchanged, parse_marker
+    from credstore.resolver.plan import fingerprint_key
+
+    listed = [name for name in parse_marker(ctx.environ.get(MARKER)) if name in ctx.environ]
+    unset, kept, checked = listed, [], False
+    try:
+        key = fingerprint_key(ctx.read(ctx.open_profile()))
+    except CredstoreError:
+        key = b""
+    if key and listed:
+        unchanged = exported_unchanged(key, ctx.environ)
+        unset = [name for name in listed if name in unchanged]
+        kept = [name for name in listed if name not in unchanged]
+        checked = True
+    names = [*unset, MARKER] if MARKER in ctx.environ else unset
+    text = shells.render([], names, shell=shell or shells.detect_shell(ctx.environ))
+    return text, unset, kept, checked
+
+
+def check_exec_command(ctx: Context, command: Sequence[str], separated: bool) -> None:
+    """``credstore exec wandb printenv X`` (no ``--``) would run a program called ``wandb``, though the person most
+    likely meant the service: refuse it and say both ways to write it. With a ``--`` anywhere it is unambiguous."""
+    from credstore import catalog
+
+    if separated or not command:
+        return
+    word = command[0]
+    if word not in catalog.SERVICES and word not in catalog.VARIABLES:
+        return
+    rest = " ".join(command[1:]) or "CMD"
+    what = "a service" if word in catalog.SERVICES else "a variable name"
+    flag = ctx.profile_flag
+    raise UsageError(
+        f"'{word}' is {what}, so this is ambiguous: to give its variables to a command write "
+        f"`credstore {flag}exec {word} -- {rest}`; to run a program called {word} write "
+        f"`credstore {flag}exec -- {word} {rest}`"
+    )
 
 
 def run_exec(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from credstore import catalog
 from credstore.app.context import Context
 from credstore.app.protection import ensure_profile
-from credstore.errors import NotFoundError, UsageError
+from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.resolver.layers import MASK
 from credstore.store.base import Backend, Entry, Snapshot
 from credstore.store.shared import drop_expired_previous
@@ -28,11 +28,11 @@ def check_length(name: str, value: str) -> None:
 def accept_value(ctx: Context, name: str, value: str) -> None:
     """Check a value about to be stored: refuse what no environment can carry (NUL, empty, over 128 KiB); warn when
     it does not look like what ``name`` usually holds (the value itself is never shown)."""
-    catalog.check_value(name, value)
+    catalog.check_value(name, value, ctx.profile_flag)
     check_length(name, value)
-    warning = catalog.format_warning(name, value)
-    if warning:
-        ctx.warn(warning)
+    for warning in (catalog.near_miss(name), catalog.format_warning(name, value)):
+        if warning:
+            ctx.warn(warning)
 
 
 def refuse_secret_on_argv(name: str, command: str) -> None:
@@ -43,48 +43,107 @@ def refuse_secret_on_argv(name: str, command: str) -> None:
     )
 
 
-def set_value(snapshot: Snapshot, name: str, value: str, secret: bool, now: float) -> None:
-    """Put ``value`` under ``name``: a new entry, or the old one with the new value (its creation time, rotation
-    history and previous value kept)."""
+#: How long ``set`` keeps a replaced value for ``credstore rollback`` (the same grace as ``rotate``'s default).
+REPLACE_GRACE = 7 * 86400
+
+
+class NothingChanged(CredstoreError):
+    """The person declined to replace a stored value (exit 1)."""
+
+
+def set_value(snapshot: Snapshot, name: str, value: str, secret: bool, now: float) -> bool:
+    """Put ``value`` under ``name``: a new entry, or the old one with the new value (its creation time and history
+    kept). Replacing a value is a rotation: the old value is kept for ``REPLACE_GRACE`` so ``credstore rollback NAME``
+    restores it. True when a different value was replaced."""
     old = snapshot.entries.get(name)
     if old is None:
         snapshot.entries[name] = Entry(name, value, secret, created=now, updated=now)
-    else:
-        snapshot.entries[name] = old._replace(value=value, secret=secret, updated=now)
+        return False
+    if old.value == value:
+        snapshot.entries[name] = old._replace(secret=secret, updated=now)
+        return False
+    snapshot.entries[name] = old._replace(
+        value=value,
+        secret=secret,
+        updated=now,
+        rotations=(*old.rotations, now),
+        previous=old.value,
+        previous_expires=now + REPLACE_GRACE,
+    )
+    return True
 
 
-def put_values(backend: Backend, values: Sequence[tuple[str, str, bool]]) -> None:
+def put_values(backend: Backend, values: Sequence[tuple[str, str, bool]]) -> list[str]:
     """Store ``(name, value, secret)`` triples in one write (previous values whose grace period is over are
-    forgotten on the way)."""
+    forgotten on the way). Returns the names whose different value was replaced (kept for rollback)."""
     now = time.time()
 
-    def change(snapshot: Snapshot) -> None:
+    def change(snapshot: Snapshot) -> list[str]:
         drop_expired_previous(snapshot, now)
-        for name, value, secret in values:
-            set_value(snapshot, name, value, secret, now)
+        return [name for name, value, secret in values if set_value(snapshot, name, value, secret, now)]
 
-    backend.modify(change)
+    return backend.modify(change)
 
 
-def put(ctx: Context, values: Sequence[tuple[str, str, bool]], *, via: str | None = None) -> str:
-    """``set`` / ``add``: store the values in the person's profile (created on the first write). Returns the
-    profile's name."""
+def put(
+    ctx: Context,
+    values: Sequence[tuple[str, str, bool]],
+    *,
+    via: str | None = None,
+    confirm_replace: Callable[[list[str]], bool] | None = None,
+) -> tuple[str, list[str]]:
+    """``set``: store the values in the person's profile (created on the first write). ``confirm_replace``: asked
+    with the names of stored secrets about to get a different value; no means nothing changes (``NothingChanged``).
+    Returns the profile's name and the names replaced."""
     for name, value, _ in values:
         accept_value(ctx, name, value)
     backend = ctx.open_profile()
+    created = ensure_profile(ctx, backend)
+    if confirm_replace is not None and not created:
+        current = ctx.read(backend).entries
+        replacing = [n for n, v, _ in values if n in current and current[n].secret and current[n].value != v]
+        if replacing and not confirm_replace(replacing):
+            raise NothingChanged(f"kept the stored {', '.join(replacing)}; nothing changed")
+    return ctx.profile, _write(ctx, backend, values, via)
+
+
+def put_guided(
+    ctx: Context,
+    collect: Callable[[Mapping[str, Entry]], Sequence[tuple[str, str, bool]]],
+    *,
+    via: str | None = None,
+) -> tuple[str, list[str], list[str]]:
+    """``add``: ``collect(stored entries)`` asks for the values (showing what is stored), then they are stored in
+    one write; a locked store is opened (asked for) once, before the questions. Returns the profile's name, the
+    names stored and the names replaced."""
+    backend = ctx.open_profile()
+    current = ctx.read(backend).entries if backend.exists() else {}
+    values = list(collect(current))
+    if not values:
+        return ctx.profile, [], []
+    for name, value, _ in values:
+        accept_value(ctx, name, value)
     ensure_profile(ctx, backend)
-    put_values(backend, values)
+    replaced = _write(ctx, backend, values, via)
+    return ctx.profile, [name for name, _, _ in values], replaced
+
+
+def _write(ctx: Context, backend: Backend, values: Sequence[tuple[str, str, bool]], via: str | None) -> list[str]:
+    replaced = put_values(backend, values)
     ctx.audit("set", names=[name for name, _, _ in values], via=via)
-    return ctx.profile
+    return replaced
 
 
 def get(ctx: Context, name: str) -> str:
     """The stored value of ``name`` (audited as a read)."""
     catalog.check_name(name)
     backend = ctx.open_profile()
-    entry = ctx.read(backend).entries.get(name)
+    stored = ctx.read(backend).entries
+    entry = stored.get(name)
     if entry is None:
-        raise NotFoundError(f"{name} is not stored in profile '{ctx.profile}'")
+        meant = catalog.close_match(name, stored)
+        hint = f"; did you mean {meant}?" if meant else ""
+        raise NotFoundError(f"{name} is not stored in profile '{ctx.profile}'{hint}")
     ctx.audit("get", names=[name], sources={name: backend.source})
     return entry.value
 

@@ -27,12 +27,13 @@ def default_level(ctx: Context) -> tuple[str, str]:
         return "keyring", reason
     if ctx.terminal and ctx.interactive:
         return "passphrase", f"{reason}; a terminal is attached to ask for a passphrase"
+    init = f"credstore {ctx.profile_flag}init"
     raise UsageError(
         f"cannot choose a protection level for a new profile: {reason}, and no terminal to ask "
         "for a passphrase. Create the profile first with one of: "
-        "`printf '%s\\n' \"$PASSPHRASE\" | credstore init --protection passphrase`, "
-        "`credstore init --protection keyfile` (weakest: anyone who can read your home directory can decrypt it), "
-        "or start a Secret Service and use `credstore init --protection keyring`"
+        f"`printf '%s\\n' \"$PASSPHRASE\" | {init} --protection passphrase`, "
+        f"`{init} --protection keyfile` (weakest: anyone who can read your home directory can decrypt it), "
+        f"or start a Secret Service and use `{init} --protection keyring`"
     )
 
 
@@ -44,13 +45,18 @@ def create_profile(
     if local.exists():
         raise UsageError(f"profile '{local.profile}' already exists at {local.path}")
     if level is None:
-        kind, why = default_level(ctx)
-        note = f" (chosen because {why})" if kind != "keyring" else f" ({why})"
+        kind, _why = default_level(ctx)
+        note = "; the key is in your OS keyring" if kind == "keyring" else "; no working OS keyring was found"
     else:
         kind, note = protection(level).kind, ""
     config.create_local(local, kind, facts, ctx.environ)
     chosen = protection(kind)
-    ctx.warn(f"created profile '{local.profile}' at {local.path} (protection: {kind}){note}")
+    # One short line in plain words (doctor says where the file is and which keyring backend is used).
+    ctx.info(f"created profile '{local.profile}' (protection: {kind}{note})")
+    if chosen.needs_unlock and chosen.caches_data_key:
+        unlocked = _unlocked_for(local)
+        if unlocked:
+            ctx.info(f"unlocked it for this login session {unlocked}; `credstore {ctx.profile_flag}lock` locks it")
     if chosen.strength <= 1:
         ctx.warn(
             f"{kind} is the weakest level: anyone who can read your home directory (a backup, an NFS snapshot, "
@@ -58,6 +64,18 @@ def create_profile(
             "protect passphrase"
         )
     return chosen
+
+
+def _unlocked_for(local: LocalStore) -> str | None:
+    """How long a new store stays unlocked (its data key went into the session cache), or None if it did not."""
+    from credstore.crypto.session_cache import SessionDekCache
+    from credstore.durations import format_duration
+
+    cache = local.dek_cache
+    if not isinstance(cache, SessionDekCache) or cache.get(local.read_header()[0].store_id) is None:
+        return None
+    until = time.strftime("%H:%M", time.localtime(time.time() + cache.ttl_seconds))
+    return f"for {format_duration(cache.ttl_seconds)} (until {until})"
 
 
 def ensure_profile(ctx: Context, backend: Backend) -> bool:

@@ -10,14 +10,14 @@ from collections.abc import Callable
 
 from credstore import catalog
 from credstore.app.context import Context
-from credstore.app.entries import check_length, entry_rows
+from credstore.app.entries import REPLACE_GRACE, check_length, entry_rows
 from credstore.errors import CredstoreError, NotFoundError, PermissionProblem, UsageError
 from credstore.resolver.exported import MARKER
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
 from credstore.store.base import Backend, Entry, Snapshot
 from credstore.store.shared import ServiceStore, drop_expired_previous
 
-DEFAULT_GRACE = 7 * 86400
+DEFAULT_GRACE = REPLACE_GRACE
 
 
 class VerifyFailed(CredstoreError):

@@ -188,7 +188,8 @@ def open_vault(ctx: Context) -> Any:
         backend = ctx.open_profile()  # no profile file: none yet, or one made before profile files (migrates)
         if not backend.exists():
             raise NotFoundError(
-                f"no credstore profile '{ctx.profile}' yet; connect it with: credstore init --backend vault --url URL"
+                f"no credstore profile '{ctx.profile}' yet; connect it with: "
+                f"credstore {ctx.profile_flag}init --backend vault --url URL"
             )
         facts = config.routing(ctx.profile_arg, ctx.environ) or {}
     if facts.get(config.BACKEND) != config.VAULT:

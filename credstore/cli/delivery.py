@@ -7,7 +7,7 @@ import json
 import click
 
 from credstore.app import delivery
-from credstore.cli.common import SERVICE_HELP, SET_HELP, context
+from credstore.cli.common import SERVICE_HELP, SET_HELP, context, raw_arguments
 from credstore.cli.fast import write
 from credstore.resolver.gather import parse_assignments
 from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
@@ -58,7 +58,12 @@ def env(
 @click.argument("tokens", nargs=-1, type=click.UNPROCESSED, metavar="[SERVICE|NAME]... -- CMD [ARGS]...")
 @click.pass_context
 def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None, tokens: tuple[str, ...]) -> None:
-    """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own)."""
+    """Run CMD with the resolved variables, replacing credstore (signals and exit status are CMD's own).
+
+    Without `--`, everything is the command, except that a first word naming a service or a known variable
+    (`credstore exec wandb python x.py`) is refused as ambiguous: write `exec wandb -- python x.py` to select the
+    service, or `exec -- wandb ...` to run a program of that name.
+    """
     args = list(tokens)
     if "--" in args:
         cut = args.index("--")
@@ -67,7 +72,9 @@ def exec_(ctx: click.Context, assignments: tuple[str, ...], service: str | None,
         selection, command = [], args
     if not command:
         raise click.UsageError("missing command: credstore exec [SERVICE|NAME]... -- CMD [ARGS]...")
-    delivery.run_exec(context(ctx), selection, parse_assignments(assignments), command, service=service)
+    app_ctx = context(ctx)
+    delivery.check_exec_command(app_ctx, command, "--" in raw_arguments(ctx))
+    delivery.run_exec(app_ctx, selection, parse_assignments(assignments), command, service=service)
 
 
 @click.command()
@@ -94,4 +101,28 @@ def explain(
         click.echo(line)
 
 
-COMMANDS = [env, exec_, explain]
+@click.command()
+@click.option("--shell", type=click.Choice(SHELLS), default=None, help="Shell syntax (default: from $SHELL, else sh).")
+@click.pass_context
+def unload(ctx: click.Context, shell: str | None) -> None:
+    """Print statements that unset what `credstore env` exported into this shell: eval "$(credstore unload)".
+
+    Only the names listed in CREDSTORE_EXPORTED (and that marker) are unset. When the profile is readable without a
+    passphrase, a value you changed by hand since stays; when it is locked, credstore cannot tell and unsets every
+    listed name. Never prompts.
+    """
+    app_ctx = context(ctx, interactive=False)
+    text, unset, kept, checked = delivery.unload_text(app_ctx, shell)
+    write(text)
+    if not unset and not kept:
+        app_ctx.info("nothing to unload: this shell has no variables exported by credstore")
+        return
+    if unset:
+        app_ctx.info(f"unloading {', '.join(unset)}")
+    if kept:
+        app_ctx.info(f"keeping {', '.join(kept)}: changed by hand since credstore exported them")
+    if not checked:
+        app_ctx.info("the profile is locked, so values changed by hand could not be told apart; all are unloaded")
+
+
+COMMANDS = [env, exec_, explain, unload]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 
 import click
 
 from credstore import catalog
 from credstore.app import entries, protection
-from credstore.catalog import SERVICES, check_name
+from credstore.app.context import Context
+from credstore.catalog import SERVICES, KnownVariable, Service, check_name
 from credstore.cli import terminal
 from credstore.cli.common import context, passphrase_context
 from credstore.crypto.protection import LEVELS
 from credstore.errors import UsageError
+from credstore.store.base import Entry
 
 
 @click.command()
@@ -75,7 +78,7 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
 
         cli_ctx = passphrase_context(ctx)
         line = vault_app.connect(cli_ctx, protection=protection_level, read_secret=terminal.read_secret, **vault)  # type: ignore[arg-type]
-        click.echo(line, err=True)
+        terminal.info(line)
         return
     if any(v not in (None, False, "secret", "credstore", 3.0) for v in vault.values()):
         raise UsageError(
@@ -91,13 +94,18 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
 @click.argument("value", required=False)
 @click.option("--secret", "secret_flag", flag_value="secret", default=None, help="Store as a secret (masked).")
 @click.option("--plain", "secret_flag", flag_value="plain", help="Store as a plain, non-secret value.")
+@click.option("--force", "-f", is_flag=True, help="Replace a stored secret without asking.")
 @click.pass_context
-def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None) -> None:
+def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None, force: bool) -> None:
     """Store NAME. Secrets are read from the terminal (hidden) or stdin, never from the command line.
 
     \b
     printf %s "$KEY" | credstore set WANDB_API_KEY
     credstore set WANDB_USERNAME alice
+
+    Replacing a stored secret asks `replace? [y/N]` when you typed the value at a terminal (--force does not ask);
+    from a pipe or a script it is replaced. Either way the previous value is kept for 7 days: `credstore rollback
+    NAME` restores it.
     """
     check_name(name)
     secret = catalog.is_secret(name) if secret_flag is None else secret_flag == "secret"  # noqa: S105
@@ -106,8 +114,23 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
     if value is None:
         value = terminal.read_value(name, secret=secret)
     app_ctx = context(ctx)
-    profile = entries.put(app_ctx, [(name, value, secret)])
-    click.echo(f"stored {name} in profile '{profile}'" + (" (secret)" if secret else ""), err=True)
+    ask = None if force or not (terminal.stdin_is_terminal() and app_ctx.terminal) else _confirm_replace(app_ctx)
+    profile, replaced = entries.put(app_ctx, [(name, value, secret)], confirm_replace=ask)
+    app_ctx.info(f"stored {name} in profile '{profile}'" + (" (secret)" if secret else ""))
+    if replaced:
+        app_ctx.info(_rollback_hint(app_ctx, replaced))
+
+
+def _confirm_replace(app_ctx: Context) -> Callable[[list[str]], bool]:
+    def ask(names: list[str]) -> bool:
+        return terminal.confirm(f"{', '.join(names)} is already stored in profile '{app_ctx.profile}'; replace? [y/N] ")
+
+    return ask
+
+
+def _rollback_hint(app_ctx: Context, replaced: list[str]) -> str:
+    undo = "; ".join(f"credstore {app_ctx.profile_flag}rollback {name}" for name in replaced)
+    return f"the previous value of {', '.join(replaced)} is kept for 7 days; to restore it: {undo}"
 
 
 @click.command()
@@ -125,7 +148,7 @@ def rm(ctx: click.Context, names: tuple[str, ...]) -> None:
     """Remove stored entries."""
     app_ctx = context(ctx)
     removed = entries.remove(app_ctx, names)
-    click.echo(f"removed {', '.join(removed)} from profile '{app_ctx.profile}'", err=True)
+    app_ctx.info(f"removed {', '.join(removed)} from profile '{app_ctx.profile}'")
 
 
 @click.command("list")
@@ -139,7 +162,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"profile '{app_ctx.profile}' is empty", err=True)
+        app_ctx.info(f"profile '{app_ctx.profile}' is empty")
         return
     header = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
     table = [header]
@@ -152,27 +175,68 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         )
 
 
-@click.command()
+class _AddCommand(click.Command):
+    """``add``: its help lists the fields of the service named on the command line (`add wandb --help`), else of
+    every service."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["credstore.add_service"] = next((a for a in args if a in SERVICES), None)
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        chosen = ctx.meta.get("credstore.add_service")
+        for service in [SERVICES[chosen]] if chosen else SERVICES.values():
+            rows = [
+                (v.name, v.description + ("" if v.prompt else "; not asked: credstore set " + v.name))
+                for v in service.variables
+            ]
+            title = f"{service.name} ({service.title})" + (f", keys at {service.key_url}" if service.key_url else "")
+            with formatter.section(title):
+                formatter.write_dl(rows)
+
+
+def field_prompt(service: Service, variable: KnownVariable, stored: Entry | None) -> str:
+    """One prompt of `add`, without nested parentheses; the key prompt says where keys come from, and a stored value
+    is the default (a secret one is only said to be there)."""
+    text = f"{variable.name}, {variable.description}"
+    if variable.secret and service.key_url and variable.name == service.variables[0].name:
+        text += f" from {service.key_url}"
+    if variable.secret:
+        return text + (" (hidden; stored already, Enter keeps it): " if stored else " (hidden; Enter skips): ")
+    return text + (f" [{stored.value}]: " if stored else " (Enter skips): ")
+
+
+@click.command(cls=_AddCommand)
 @click.argument("service", type=click.Choice(sorted(SERVICES)))
 @click.pass_context
 def add(ctx: click.Context, service: str) -> None:
-    """Guided prompts for a service's variables (the key hidden); leave a field empty to skip it.
+    """Guided prompts for a service's variables (the key hidden); Enter skips a field, or keeps what is stored.
 
-    Without a terminal, one line per prompted variable is read from stdin, in the order shown by
-    `credstore add SERVICE --help`.
+    Without a terminal, one line per prompted variable is read from stdin, in the order listed below (an empty line
+    skips it or keeps the stored value). A replaced value is kept for 7 days: `credstore rollback NAME`.
     """
-    values: list[tuple[str, str, bool]] = []
-    for variable in SERVICES[service].variables:
-        if not variable.prompt:
-            continue
-        value = terminal.read_line(f"{variable.name} ({variable.description})", secret=variable.secret)
-        if not value:
-            continue
-        values.append((variable.name, value, variable.secret))
-    if not values:
-        raise UsageError(f"nothing entered for {service}; nothing stored")
-    profile = entries.put(context(ctx), values, via="add")
-    click.echo(f"stored {', '.join(n for n, _, _ in values)} in profile '{profile}'", err=True)
+    chosen = SERVICES[service]
+
+    def collect(current: Mapping[str, Entry]) -> list[tuple[str, str, bool]]:
+        values: list[tuple[str, str, bool]] = []
+        for variable in chosen.variables:
+            if not variable.prompt:
+                continue
+            stored = current.get(variable.name)
+            value = terminal.read_line(
+                variable.name, secret=variable.secret, prompt=field_prompt(chosen, variable, stored)
+            )
+            if value and not (stored is not None and stored.value == value):
+                values.append((variable.name, value, variable.secret))
+        return values
+
+    app_ctx = context(ctx)
+    profile, stored_names, replaced = entries.put_guided(app_ctx, collect, via="add")
+    if not stored_names:
+        raise UsageError(f"nothing entered for {service}; nothing changed")
+    app_ctx.info(f"stored {', '.join(stored_names)} in profile '{profile}'")
+    if replaced:
+        app_ctx.info(_rollback_hint(app_ctx, replaced))
 
 
 @click.command("accept-rollback")
@@ -181,7 +245,7 @@ def accept_rollback(ctx: click.Context) -> None:
     """Accept a store restored from an older copy on purpose (clears the rollback alarm)."""
     app_ctx = context(ctx)
     generation = entries.accept_rollback(app_ctx)
-    click.echo(f"profile '{app_ctx.profile}' accepted at generation {generation}", err=True)
+    app_ctx.info(f"profile '{app_ctx.profile}' accepted at generation {generation}")
 
 
 COMMANDS = [init, set_, get, rm, list_, add, accept_rollback]

@@ -41,6 +41,8 @@ def _parse_global(args: list[str]) -> tuple[str | None, list[str]] | None:
             if split is None:
                 return None
             profile = split[1]
+        elif arg in ("-q", "--quiet"):
+            continue  # env and exec print no informational lines
         else:
             return None
     return profile, rest
@@ -95,6 +97,7 @@ def parse_exec(args: list[str]) -> dict | None:
             sets.append(split[1])
         else:
             service = split[1]
+    separated = "--" in rest
     if rest and rest[0] == "--":
         selection, command = [], rest[1:]
     elif "--" in rest:
@@ -104,7 +107,7 @@ def parse_exec(args: list[str]) -> dict | None:
         selection, command = [], rest
     if not command:
         return None
-    return {"sets": sets, "service": service, "tokens": selection, "command": command}
+    return {"sets": sets, "service": service, "tokens": selection, "command": command, "separated": separated}
 
 
 def run(args: list[str]) -> int | None:
@@ -138,6 +141,7 @@ def run(args: list[str]) -> int | None:
     from credstore.cli.terminal import passphrase_asker
 
     ctx = Context(profile, ask_passphrase=passphrase_asker())
+    delivery.check_exec_command(ctx, options["command"], options["separated"])
     delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
 

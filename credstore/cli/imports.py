@@ -27,9 +27,9 @@ def store_values(ctx: Context, values: Mapping[str, str], source: str, *, overwr
     """Store ``values`` in the profile in one write, say what happened. Returns the conflicting names."""
     imported, same, conflicts = merge(ctx, values, source, overwrite=overwrite)
     if imported:
-        terminal.warn(f"imported {', '.join(imported)} from {source} into profile '{ctx.profile}'")
+        terminal.info(f"imported {', '.join(imported)} from {source} into profile '{ctx.profile}'")
     if same:
-        terminal.warn(f"already stored with the same value: {', '.join(same)}")
+        terminal.info(f"already stored with the same value: {', '.join(same)}")
     for name in imported:
         warning = catalog.format_warning(name, values[name])
         if warning:
@@ -56,7 +56,7 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except OSError as exc:
         raise fsutil.io_error("remove", path, exc) from None
-    terminal.warn(f"removed the plaintext source {path}")
+    terminal.info(f"removed the plaintext source {path}")
 
 
 @click.group("import")

@@ -23,7 +23,20 @@ def _exit_code_help() -> str:
     return "\n".join(lines)
 
 
+ARGUMENTS = "credstore.arguments"
+
+
+class CredstoreGroup(click.Group):
+    """The root group; it remembers the arguments as typed (click drops a leading ``--``, which ``exec`` needs)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[ARGUMENTS] = list(args)
+        return super().parse_args(ctx, args)
+
+
 @click.group(
+    cls=CredstoreGroup,
+    invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=PRECEDENCE_HELP + "\n" + _exit_code_help(),
 )
@@ -34,21 +47,36 @@ def _exit_code_help() -> str:
     default=None,
     help="Profile to use (default: $CREDSTORE_PROFILE, else 'default').",
 )
+@click.option(
+    "--quiet", "-q", is_flag=True, help="Do not print lines that say what was done (warnings and errors stay)."
+)
 @click.version_option(version=__version__, prog_name="credstore")
 @click.pass_context
-def cli(ctx: click.Context, profile: str | None) -> None:
+def cli(ctx: click.Context, profile: str | None, quiet: bool) -> None:
     """Per-user encrypted credentials for shared machines.
 
-    Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then put
-    `eval "$(credstore env)"` in your shell profile or run `credstore exec -- CMD`.
+    \b
+    credstore add wandb                  store your W&B key and attribution (prompts)
+    credstore unlock                     once per login (passphrase stores)
+    eval "$(credstore hook bash)"        in ~/.bashrc: every new shell gets the variables
+                                         (zsh: hook zsh; fish: credstore hook fish | source)
+    credstore exec -- python train.py    or: only this command gets them
+
+    `credstore help COMMAND` shows a command's help; `credstore completion bash` tab completion; `credstore man` the
+    man page.
     """
-    ctx.obj = {"profile": profile}
+    from credstore.cli import terminal
+
+    terminal.quiet = quiet
+    ctx.obj = {"profile": profile, "arguments": ctx.meta.get(ARGUMENTS, [])}
+    if ctx.invoked_subcommand is None:  # bare `credstore`: the command list, not a usage error
+        click.echo(ctx.get_help())
 
 
 def _register() -> None:
-    from credstore.cli import delivery, entries, imports, keyring, protection, rotation, service, vault
+    from credstore.cli import delivery, entries, guide, imports, keyring, protection, rotation, service, vault
 
-    for module in (entries, delivery, protection, service, rotation, imports, vault, keyring):
+    for module in (entries, delivery, protection, service, rotation, imports, vault, keyring, guide):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -11,9 +11,10 @@ import sys
 import click
 
 from credstore.app import protection as protection_app
+from credstore.cli import terminal
 from credstore.cli.common import context, passphrase_context
 from credstore.crypto.protection import LEVELS
-from credstore.shells import HOOK_SHELLS, hook_text
+from credstore.shells import HOOK_SHELLS, detect_shell, hook_text
 
 
 @click.command()
@@ -31,18 +32,24 @@ def unlock(ctx: click.Context, ttl: str) -> None:
     app_ctx = passphrase_context(ctx)
     line = protection_app.unlock(app_ctx, parse_ttl(ttl))
     if line:
-        app_ctx.warn(line)
+        app_ctx.info(line)
 
 
 @click.command()
 @click.pass_context
 def lock(ctx: click.Context) -> None:
-    """Forget this login session's unlock of the profile."""
+    """Forget this login session's unlock of the profile.
+
+    Variables already exported into shells stay there: remove them with eval "$(credstore unload)".
+    """
     app_ctx = context(ctx, interactive=False)
     if protection_app.lock(app_ctx):
-        app_ctx.warn(f"locked profile '{app_ctx.profile}'")
+        app_ctx.info(f"locked profile '{app_ctx.profile}'")
     else:
-        app_ctx.warn(f"profile '{app_ctx.profile}' was not unlocked in this login session")
+        app_ctx.info(f"profile '{app_ctx.profile}' was not unlocked in this login session")
+    command = f"credstore {app_ctx.profile_flag}unload"
+    unload = f"{command} | source" if detect_shell(app_ctx.environ) == "fish" else f'eval "$({command})"'
+    app_ctx.info(f"variables already loaded into shells stay there; to remove them run in each: {unload}")
 
 
 @click.command()
@@ -55,7 +62,7 @@ def passwd(ctx: click.Context) -> None:
     """
     app_ctx = passphrase_context(ctx)
     protection_app.passwd(app_ctx)
-    app_ctx.warn(f"passphrase of profile '{app_ctx.profile}' changed (an unlock in progress stays valid)")
+    app_ctx.info(f"passphrase of profile '{app_ctx.profile}' changed (an unlock in progress stays valid)")
 
 
 @click.command()
@@ -106,7 +113,7 @@ def doctor(ctx: click.Context) -> None:
     if problems:
         click.echo(f"{len(problems)} problem(s) found", err=True)
         ctx.exit(1)
-    click.echo("no problems found", err=True)
+    terminal.info("no problems found")
 
 
 COMMANDS = [unlock, lock, passwd, protect, hook, doctor]

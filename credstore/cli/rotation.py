@@ -53,7 +53,20 @@ def rotate(
         read_new_value=read_new_value,
         verify=verify,
     )
-    app_ctx.warn(line)
+    app_ctx.info(line)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--service", "service", default=None, metavar="ACCOUNT", help="Roll back a service account's entry.")
+@click.pass_context
+def rollback(ctx: click.Context, name: str, service: str | None) -> None:
+    """Restore NAME's previous value (kept for 7 days after `set`, `add` or `rotate` replaced it).
+
+    The same as `credstore rotate NAME --rollback`.
+    """
+    app_ctx = context(ctx)
+    app_ctx.info(rotation.rotate(app_ctx, name, service=service, rollback=True))
 
 
 @click.command()
@@ -69,7 +82,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        terminal.warn("no entries")
+        terminal.info("no entries")
         return
 
     def day(ts: object) -> str:
@@ -109,7 +122,7 @@ def check(ctx: click.Context, max_age: str) -> None:
         click.echo(f"{r['scope']} {r['name']}: {format_duration(now - float(r['updated']))} old (limit {max_age})")  # type: ignore[arg-type]
     if old:
         ctx.exit(1)
-    terminal.warn(f"all {len(secrets)} secrets are younger than {max_age}")
+    terminal.info(f"all {len(secrets)} secrets are younger than {max_age}")
 
 
 @click.command("audit")
@@ -131,4 +144,4 @@ def audit_(since: str | None, as_json: bool, shared: bool) -> None:
         click.echo(audit.format_event(item))
 
 
-COMMANDS = [rotate, status, check, audit_]
+COMMANDS = [rotate, rollback, status, check, audit_]

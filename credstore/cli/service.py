@@ -37,7 +37,7 @@ def service() -> None:
 def service_add(ctx: click.Context, name: str, group: str) -> None:
     """Create service account NAME, readable by the members of GROUP."""
     store = services_app.add(context(ctx), name, group)
-    terminal.warn(f"created service account '{store.name}' for group '{group}' at {store.dir}")
+    terminal.info(f"created service account '{store.name}' for group '{group}' at {store.dir}")
 
 
 @service.command("set")
@@ -59,7 +59,7 @@ def service_set(ctx: click.Context, name: str, variable: str, value: str | None,
     if value is None:
         value = terminal.read_value(variable, secret=secret)
     services_app.put(app_ctx, store, variable, value, secret)
-    terminal.warn(f"stored {variable} in service account '{store.name}'" + (" (secret)" if secret else ""))
+    terminal.info(f"stored {variable} in service account '{store.name}'" + (" (secret)" if secret else ""))
 
 
 @service.command("unset")
@@ -69,7 +69,7 @@ def service_set(ctx: click.Context, name: str, variable: str, value: str | None,
 def service_unset(ctx: click.Context, name: str, variables: tuple[str, ...]) -> None:
     """Remove VARIABLES from service account NAME."""
     store = services_app.unset(context(ctx), name, variables)
-    terminal.warn(f"removed {', '.join(variables)} from service account '{store.name}'")
+    terminal.info(f"removed {', '.join(variables)} from service account '{store.name}'")
 
 
 @service.command("list")
@@ -116,7 +116,7 @@ def service_show(ctx: click.Context, name: str, as_json: bool) -> None:
 def service_rm(ctx: click.Context, name: str) -> None:
     """Delete service account NAME (its store and key) for every member."""
     store = services_app.remove(context(ctx), name)
-    terminal.warn(f"removed service account '{store.name}'")
+    terminal.info(f"removed service account '{store.name}'")
 
 
 @click.command("use-service")

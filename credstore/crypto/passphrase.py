@@ -15,7 +15,9 @@ t = 2, p = 1) instead of the default; it never goes below the floor and has no e
 Passphrases are read from the terminal without echo (twice when a new one is chosen) or, when stdin is not a
 terminal and the command allows it (``unlock``, ``init``, ``passwd``, ``protect``), one per line from stdin. Never
 from argv or an environment variable. A passphrase is NFC-normalized, so the same characters typed on different
-terminals give the same key.
+terminals give the same key. A process in the background of its terminal never prompts (``terminal_in_foreground``).
+On a terminal, mistakes are forgiven: a wrong passphrase is asked again (``PASSPHRASE_TRIES`` in all; the loop is the
+store's, ``LocalStore.derive_data_key``), and an empty, unconfirmed weak or mismatched new one too.
 
 Failed attempts: ``AttemptCounter`` keeps the number of wrong passphrases in a row per store in the state directory
 (``<state>/attempts/<store id hex>``, no secret in it); from the 5th failure on, every further attempt first waits
@@ -34,7 +36,7 @@ import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
-from credstore.crypto.protection import KEK_LEN, KekContext, Protection
+from credstore.crypto.protection import KEK_LEN, KekContext, Protection, confirm, tell, tries_of
 from credstore.errors import AuthError, CorruptStoreError, LockedError, UnsupportedFormatError, UsageError, profile_flag
 
 ALGORITHM_ARGON2ID = 1
@@ -115,6 +117,29 @@ def normalize(passphrase: str) -> str:
 
 # -- reading passphrases ------------------------------------------------------------------------------------------
 
+#: Wrong passphrases forgiven in a row when a person types them at a terminal (a pipe gets one try).
+PASSPHRASE_TRIES = 3
+#: Shorter than this is weak (NIST SP 800-63B's floor for chosen secrets).
+MIN_LENGTH = 8
+#: A few of the most common passwords of public breach lists: guessed first by anyone with a copy of the store.
+COMMON = frozenset(
+    {
+        "password", "password1", "password123", "passw0rd", "123456789", "1234567890", "12345678", "11111111",
+        "qwertyuiop", "qwerty123", "iloveyou", "sunshine", "princess", "football", "baseball", "welcome1",
+        "letmein1", "admin123", "trustno1", "whatever", "starwars", "dragon123", "monkey123", "abc12345",
+        "changeme", "credstore", "passphrase", "secret123", "superman", "computer",
+    }
+)  # fmt: skip
+
+
+def weakness(passphrase: str) -> str | None:
+    """Why a new passphrase is weak (short, or one of the most common), or None."""
+    if len(passphrase) < MIN_LENGTH:
+        return f"shorter than {MIN_LENGTH} characters"
+    if passphrase.lower() in COMMON:
+        return "one of the most common passwords"
+    return None
+
 
 def _stdin_is_terminal() -> bool:
     try:
@@ -123,28 +148,78 @@ def _stdin_is_terminal() -> bool:
         return False
 
 
+def terminal_in_foreground() -> bool:
+    """Whether this process may use its terminal: it has a controlling terminal and is in that terminal's foreground
+    process group. A background job (``cmd &``, ``nohup cmd &``) that opens /dev/tty to prompt is stopped by the
+    kernel (SIGTTOU / SIGTTIN) until someone types ``fg``; such a process must not prompt at all."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def _getpass(prompt: str) -> str:
     import getpass
 
-    return getpass.getpass(prompt)  # reads /dev/tty without echo
+    return getpass.getpass(prompt)  # reads /dev/tty without echo; EOFError on Ctrl-D
 
 
 class PassphraseInput:
-    """Reads passphrases for commands that are about the passphrase (``unlock``, ``init``, ``passwd``, ``protect``).
+    """How a person is asked for passphrases.
 
-    With stdin a terminal: hidden prompts on the terminal. Otherwise: one passphrase per line from stdin (a trailing
-    newline is not part of it), which is how scripts and tests feed it. Never from argv or the environment.
+    ``stdin_fallback`` (commands about the passphrase: ``unlock``, ``init``, ``passwd``, ``protect``): with stdin a
+    terminal, hidden prompts on the terminal; otherwise one passphrase per line from stdin (a trailing newline is not
+    part of it), which is how scripts and tests feed it. Without it: always the terminal (``exec``, ``set``, ``get``
+    on a terminal, whatever their stdin is). Never from argv or the environment.
+
+    On a terminal a person gets ``tries`` attempts at a wrong passphrase, ``notice`` lines and ``confirm`` questions;
+    a pipe gets one try and no questions.
     """
 
-    def __init__(self, terminal_reader: Callable[[str], str] = _getpass) -> None:
+    def __init__(
+        self,
+        terminal_reader: Callable[[str], str] = _getpass,
+        *,
+        stdin_fallback: bool = True,
+        confirm: Callable[[str], bool] | None = None,
+        notice: Callable[[str], None] | None = None,
+    ) -> None:
         self._terminal_reader = terminal_reader
+        self._stdin_fallback = stdin_fallback
+        self._confirm = confirm
+        self._notice = notice
 
     @property
     def terminal(self) -> bool:
-        return _stdin_is_terminal()
+        return not self._stdin_fallback or _stdin_is_terminal()
+
+    @property
+    def tries(self) -> int:
+        return PASSPHRASE_TRIES if self.terminal else 1
+
+    def notice(self, message: str) -> None:
+        if self._notice is not None:
+            self._notice(message)
+        else:
+            sys.stderr.write(f"credstore: {message}\n")
+            sys.stderr.flush()
+
+    def confirm(self, question: str) -> bool:
+        return self._confirm(question) if self.terminal and self._confirm is not None else True
 
     def __call__(self, prompt: str) -> str:
         if self.terminal:
+            if not terminal_in_foreground():
+                raise UsageError(
+                    "cannot ask for a passphrase from a background job; run it in the foreground (`fg`), or give "
+                    "the passphrase on stdin"
+                )
             return self._terminal_reader(prompt)
         raw = sys.stdin.buffer.readline(MAX_PASSPHRASE_BYTES + 2)
         try:
@@ -173,6 +248,38 @@ def _check_length(passphrase: str) -> None:
         raise UsageError(f"passphrase is longer than {MAX_PASSPHRASE_BYTES} bytes")
 
 
+def ask_new_passphrase(ask: Callable[[str], str], profile: str) -> str:
+    """A new passphrase, forgiving on a terminal: an empty one, a weak one the person does not confirm, or a repeat
+    that differs is asked again (``tries`` rounds in all), so what the person typed before (a key, fields) is kept.
+    From a pipe: one line, no repeat; a weak one is only warned about."""
+    from_terminal = _reads_from_terminal(ask)
+    rounds = tries_of(ask) if from_terminal else 1
+    for round_ in range(1, rounds + 1):
+        last = round_ == rounds
+        passphrase = ask(f"New passphrase for credstore profile '{profile}': ")
+        if passphrase == "":
+            if last:
+                raise UsageError("empty passphrase refused; nothing was changed")
+            tell(ask, "an empty passphrase protects nothing; type one (Ctrl-C gives up)")
+            continue
+        _check_length(passphrase)
+        weak = weakness(passphrase)
+        if weak:
+            tell(ask, f"warning: this passphrase is {weak}: anyone with a copy of your files can guess it quickly")
+            if from_terminal and not confirm(ask, "Use it anyway? [y/N] "):
+                if last:
+                    raise UsageError("no passphrase chosen; nothing was changed")
+                continue
+        if not from_terminal:
+            return passphrase
+        if ask("Repeat the new passphrase: ") == passphrase:
+            return passphrase
+        if last:
+            raise UsageError("the two passphrases differ; nothing was changed")
+        tell(ask, f"the two passphrases differ; try again ({rounds - round_} left)")
+    raise AssertionError("not reached")
+
+
 class PassphraseProtection(Protection):
     kind = "passphrase"
     description = "Argon2id over a passphrase only you know (protects against anyone who can copy your files)"
@@ -186,16 +293,9 @@ class PassphraseProtection(Protection):
         if not ctx.interactive or ask is None:
             raise UsageError(
                 "a passphrase is needed: run this in a terminal, or give it on stdin to "
-                "`credstore init --protection passphrase`"
+                f"`credstore {profile_flag(ctx.profile)}init --protection passphrase`"
             )
-        passphrase = ask(f"New passphrase for credstore profile '{ctx.profile}': ")
-        if passphrase == "":
-            raise UsageError("empty passphrase refused; nothing was changed")
-        _check_length(passphrase)
-        if _reads_from_terminal(ask):
-            again = ask("Repeat the new passphrase: ")
-            if again != passphrase:
-                raise UsageError("the two passphrases differ; nothing was changed")
+        passphrase = ask_new_passphrase(ask, ctx.profile)
         memory_kib, iterations, lanes = cost_for_new_store()
         salt = os.urandom(SALT_LEN)
         kek = derive_kek(normalize(passphrase), memory_kib, iterations, lanes, salt)

@@ -44,6 +44,30 @@ class KekContext(NamedTuple):
     ask_passphrase: Callable[[str], str] | None = None
 
 
+def tries_of(ask: Callable[[str], str] | None) -> int:
+    """How many wrong passphrases the asker forgives before the error stands: an asker that sits at a terminal says
+    so (``tries``); a plain callback, or one that reads a pipe, gets one try."""
+    return max(1, int(getattr(ask, "tries", 1))) if ask is not None else 1
+
+
+def tell(ask: Callable[[str], str] | None, message: str) -> None:
+    """Say one line to the person being asked (``ask.notice``), else on stderr."""
+    notice = getattr(ask, "notice", None)
+    if notice is not None:
+        notice(message)
+        return
+    import sys
+
+    sys.stderr.write(f"credstore: {message}\n")
+    sys.stderr.flush()
+
+
+def confirm(ask: Callable[[str], str] | None, question: str) -> bool:
+    """A yes/no question to the person being asked (``ask.confirm``); an asker that cannot ask says yes."""
+    ask_yes_no = getattr(ask, "confirm", None)
+    return True if ask_yes_no is None else bool(ask_yes_no(question))
+
+
 class Protection(ABC):
     #: Id written into the store header.
     kind: str

@@ -8,7 +8,7 @@ Pure: it is handed what the backends hold (snapshots); opening and reading them 
 from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
-from credstore.catalog import check_name, check_value, expand
+from credstore.catalog import check_name, check_value, expand, unknown_token_warning
 from credstore.errors import UsageError
 from credstore.resolver.layers import Layer, Resolved, Value, resolve
 from credstore.resolver.plan import EnvPlan, build_layers, fingerprint_key, plan_env, secret_flag, store_layer
@@ -102,6 +102,11 @@ def gather(
     gathered = Gathered(
         layers, names, fp_key, snapshot, service.name if service else None, service.source if service else None
     )
+    present = {name for layer in layers for name in layer.values}
+    for token in dict.fromkeys(tokens):
+        unknown = unknown_token_warning(token, present)
+        if unknown:
+            gathered.warnings.append(unknown)
     warning = attribution_warning(gathered, environ)
     if warning:
         gathered.warnings.append(warning)

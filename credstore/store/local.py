@@ -21,7 +21,7 @@ from typing import Protocol, TypeVar
 
 from credstore import fsutil
 from credstore.crypto import envelope
-from credstore.crypto.protection import KekContext, Protection, protection
+from credstore.crypto.protection import KekContext, Protection, protection, tell, tries_of
 from credstore.errors import AuthError, CorruptStoreError, NotFoundError, RollbackError, UsageError, profile_flag
 from credstore.store.base import Backend, Snapshot
 from credstore.store.generations import GenerationWatch
@@ -156,21 +156,38 @@ class LocalStore(Backend):
         return self.derive_data_key(header, level)
 
     def derive_data_key(self, header: envelope.Header, level: Protection | None = None) -> bytes:
-        """The DEK from the protection level itself, never from a cache (``unlock`` checks the passphrase so)."""
+        """The DEK from the protection level itself, never from a cache (``unlock`` checks the passphrase so).
+
+        A person at a terminal gets the asker's ``tries`` at a wrong (or empty) passphrase; each wrong one is counted
+        (and, after several, slowed down) as before."""
         level = level or protection(header.kek_kind, for_reading=True)
         attempts = self._attempt_counter(header) if level.counts_attempts else None
-        if attempts is not None:
-            attempts.wait()
-        kek = level.derive(header.kek_params, self.kek_context)
-        try:
-            self._dek = envelope.unwrap_dek(header, kek)
-        except AuthError:
+        ask = self.kek_context.ask_passphrase
+        tries = tries_of(ask) if level.counts_attempts and self.kek_context.interactive else 1
+        for attempt in range(1, tries + 1):
+            left = tries - attempt
             if attempts is not None:
-                attempts.failed()
-            raise
-        if attempts is not None:
-            attempts.succeeded()
-        return self._dek
+                attempts.wait()
+            try:
+                kek = level.derive(header.kek_params, self.kek_context)
+            except AuthError as exc:  # nothing typed: not a guess, not counted
+                if not left:
+                    raise
+                tell(ask, f"{exc}; try again ({left} left)")
+                continue
+            try:
+                self._dek = envelope.unwrap_dek(header, kek)
+            except AuthError:
+                if attempts is not None:
+                    attempts.failed()
+                if not left:
+                    raise
+                tell(ask, f"wrong passphrase for profile '{self.profile}'; try again ({left} left)")
+                continue
+            if attempts is not None:
+                attempts.succeeded()
+            return self._dek
+        raise AssertionError("not reached")
 
     def _attempt_counter(self, header: envelope.Header):  # -> passphrase.AttemptCounter | None
         if self.state_dir is None:
