@@ -51,6 +51,9 @@ EVENTS = (
     "service-add",
     "service-set",
     "service-rm",
+    "service-rekey",
+    "service-allow",
+    "service-accept",
     "use-service",
 )
 

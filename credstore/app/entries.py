@@ -35,6 +35,14 @@ def accept_value(ctx: Context, name: str, value: str) -> None:
         ctx.warn(warning)
 
 
+def refuse_dangerous(name: str, command: str) -> None:
+    """A name that changes how programs or shells run (catalog.DANGEROUS_NAMES), stored without saying so."""
+    raise UsageError(
+        f"{name} changes how programs or shells run, and every shell or program credstore hands it to would get it; "
+        f"if you mean it, run: credstore {command} --allow-dangerous {name}"
+    )
+
+
 def refuse_secret_on_argv(name: str, command: str) -> None:
     """A secret given as a command-line argument: `ps` shows argv to every user."""
     raise UsageError(
@@ -66,10 +74,14 @@ def put_values(backend: Backend, values: Sequence[tuple[str, str, bool]]) -> Non
     backend.modify(change)
 
 
-def put(ctx: Context, values: Sequence[tuple[str, str, bool]], *, via: str | None = None) -> str:
+def put(
+    ctx: Context, values: Sequence[tuple[str, str, bool]], *, via: str | None = None, allow_dangerous: bool = False
+) -> str:
     """``set`` / ``add``: store the values in the person's profile (created on the first write). Returns the
-    profile's name."""
+    profile's name. A name that changes how programs run (``catalog.is_dangerous``) needs ``allow_dangerous``."""
     for name, value, _ in values:
+        if catalog.is_dangerous(name) and not allow_dangerous:
+            refuse_dangerous(name, "set")
         accept_value(ctx, name, value)
     backend = ctx.open_profile()
     ensure_profile(ctx, backend)

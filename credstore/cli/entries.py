@@ -88,8 +88,13 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
 @click.argument("value", required=False)
 @click.option("--secret", "secret_flag", flag_value="secret", default=None, help="Store as a secret (masked).")
 @click.option("--plain", "secret_flag", flag_value="plain", help="Store as a plain, non-secret value.")
+@click.option(
+    "--allow-dangerous",
+    is_flag=True,
+    help="Store a name that changes how programs or shells run (PATH, LD_PRELOAD, PYTHONPATH, BASH_ENV...).",
+)
 @click.pass_context
-def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None) -> None:
+def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None, allow_dangerous: bool) -> None:
     """Store NAME. Secrets are read from the terminal (hidden) or stdin, never from the command line.
 
     \b
@@ -97,13 +102,15 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
     credstore set WANDB_USERNAME alice
     """
     check_name(name)
+    if catalog.is_dangerous(name) and not allow_dangerous:
+        entries.refuse_dangerous(name, "set")  # before a value is asked for
     secret = catalog.is_secret(name) if secret_flag is None else secret_flag == "secret"  # noqa: S105
     if value is not None and secret:
         entries.refuse_secret_on_argv(name, f"set {name}")
     if value is None:
         value = terminal.read_value(name, secret=secret)
     app_ctx = context(ctx)
-    profile = entries.put(app_ctx, [(name, value, secret)])
+    profile = entries.put(app_ctx, [(name, value, secret)], allow_dangerous=allow_dangerous)
     click.echo(f"stored {name} in profile '{profile}'" + (" (secret)" if secret else ""), err=True)
 
 
