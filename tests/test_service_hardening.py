@@ -455,3 +455,69 @@ def test_an_openbao_service_admin_cannot_export_dangerous_names_either(openbao, 
     r = m("explain", "--service", team, "TEAM_REGION")
     assert f"TEAM_REGION: vault:secret/credstore/services/{team} = eu-{canary}" in r.stdout
     assert "allowed" in r.stdout, r.stdout
+
+
+# -- a re-key killed at any point ------------------------------------------------------------------------------------
+
+
+def test_rekey_killed_at_every_write_fsync_and_rename_leaves_a_readable_service(cli, tmp_path: Path) -> None:
+    """SIGKILL before and after every write, fsync and rename of `service rekey` (the driver of test_crash.py):
+    the service still reads with the key files on disk, and the next admin write completes or drops the re-key
+    (afterwards service.key alone opens the store and no service.key.next is left)."""
+    import grp
+    import json as json_module
+
+    from tests.test_crash import DRIVER
+
+    group = grp.getgrgid(os.getegid()).gr_name
+    key = wandb_key()
+
+    def run(home: Path, shared: Path, target: int, when: str, *args: str, stdin: bytes = b""):
+        env = {**cli.env, "CREDSTORE_HOME": str(home), "CREDSTORE_SHARED_DIR": str(shared)}
+        return subprocess.run(
+            [sys.executable, "-c", DRIVER, str(target), when, *args],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            cwd=cli.home,
+            timeout=60,
+        )
+
+    def code_of(done: subprocess.CompletedProcess) -> int:
+        """The exit code main() returned (the driver itself exits 0 after reporting it)."""
+        assert done.returncode == 0, done.stderr.decode()
+        return int(json_module.loads(done.stdout.decode().strip().splitlines()[-1])["code"])
+
+    def fresh(n: int) -> tuple[Path, Path, bytes]:
+        home, shared = tmp_path / f"home-{n}", tmp_path / f"shared-{n}"
+        home.mkdir(mode=0o700)
+        for args, data in (
+            (("service", "add", "t", "--group", group), b""),
+            (("service", "set", "t", "WANDB_API_KEY"), key.encode()),
+        ):
+            assert code_of(run(home, shared, 0, "never", *args, stdin=data)) == 0
+        return home, shared, (shared / "t" / "service.key").read_bytes()
+
+    home, shared, _ = fresh(0)
+    done = run(home, shared, 0, "never", "service", "rekey", "t")
+    assert code_of(done) == 0
+    calls = json_module.loads(done.stdout.decode().strip().splitlines()[-1])["calls"]
+    assert calls.count("replace") >= 3  # the next key, the store, the key file
+
+    for target in range(1, len(calls) + 1):
+        for when in ("before", "after"):
+            home, shared, old_kek = fresh(target * 2 + (when == "after"))
+            crashed = run(home, shared, target, when, "service", "rekey", "t")
+            assert crashed.returncode == -signal.SIGKILL, (target, when, crashed.stderr.decode())
+            r = run(home, shared, 0, "never", "env", "--service", "t", "--format", "json")
+            assert code_of(r) == 0, (target, when, r.stderr.decode())
+            assert json_module.loads(r.stdout.decode().splitlines()[0])["WANDB_API_KEY"] == key
+            r = run(home, shared, 0, "never", "service", "set", "t", "WANDB_ENTITY", "x")
+            assert code_of(r) == 0, (target, when, r.stderr.decode())
+            svc = shared / "t"
+            assert not (svc / "service.key.next").exists(), (target, when)
+            header, _, _ = envelope.parse((svc / "service.store").read_bytes())
+            envelope.unwrap_dek(header, (svc / "service.key").read_bytes())  # the key file alone opens it
+            if (svc / "service.key").read_bytes() != old_kek:
+                with pytest.raises(AuthError):
+                    envelope.unwrap_dek(header, old_kek)
