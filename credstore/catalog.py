@@ -185,12 +185,15 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
         "EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS", "SUDO_ASKPASS",
         # agents and buses a program trusts with keys (ssh, gpg, the Secret Service, Kerberos)
         "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "GNUPGHOME", "DBUS_SESSION_BUS_ADDRESS", "KRB5CCNAME",
-        # whom TLS clients trust, and where their traffic goes
+        # whom TLS clients trust, where their traffic goes, what OpenSSL loads and where it writes session keys
         "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
-        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY",
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY", "OPENSSL_CONF", "OPENSSL_ENGINES",
+        "OPENSSL_MODULES", "SSLKEYLOGFILE", "DOCKER_HOST",
+        # client configurations that run helper commands to fetch credentials
+        "KUBECONFIG", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "BOTO_CONFIG",
         # package indexes: an install then runs the index owner's code
         "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX",
-        "UV_DEFAULT_INDEX", "NPM_CONFIG_REGISTRY", "CONDARC",
+        "UV_DEFAULT_INDEX", "CONDARC",
     )
 )  # fmt: skip
 DANGEROUS_PREFIXES: tuple[str, ...] = (
@@ -204,6 +207,7 @@ DANGEROUS_PREFIXES: tuple[str, ...] = (
     "GIT_",  # GIT_SSH_COMMAND, GIT_CONFIG_* (any config, core.sshCommand too), GIT_EXEC_PATH, GIT_ASKPASS...
     "XDG_",  # where programs read their configuration (fish's, git's) and keep state (credstore's own)
     "CREDSTORE_",  # credstore itself: another home, shared directory or profile for the person
+    "NPM_CONFIG_",  # npm's settings (npm reads npm_config_*): registry, scripts, node options
 )
 
 

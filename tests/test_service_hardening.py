@@ -521,3 +521,15 @@ def test_rekey_killed_at_every_write_fsync_and_rename_leaves_a_readable_service(
             if (svc / "service.key").read_bytes() != old_kek:
                 with pytest.raises(AuthError):
                     envelope.unwrap_dek(header, old_kek)
+
+
+def test_the_dangerous_list_spares_every_catalog_variable_and_covers_each_family() -> None:
+    from credstore import catalog
+
+    assert [name for name in catalog.VARIABLES if catalog.is_dangerous(name)] == []
+    for name in ("LD_PRELOAD", "LD_AUDIT", "BASH_ENV", "BASH_FUNC_ls%%", "ENV", "PROMPT_COMMAND", "PS0", "PS4", "IFS",
+                 "PATH", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "PERL5LIB", "PERL5OPT",
+                 "RUBYOPT", "SHELLOPTS", "BASHOPTS", "CDPATH", "GCONV_PATH", "MALLOC_CHECK_", "LC_ALL",
+                 "GIT_SSH_COMMAND", "CREDSTORE_HOME", "XDG_CONFIG_HOME", "http_proxy", "OPENSSL_CONF"):  # fmt: skip
+        assert catalog.is_dangerous(name), name
+    assert not catalog.is_dangerous("TEAM_REGION") and not catalog.is_dangerous("PATHOLOGY_DB")
