@@ -4,8 +4,8 @@ without CREDSTORE_DEBUG=1 (issue 13, informational finding). Run in a real ISO-8
 
 from __future__ import annotations
 
+import os
 import secrets
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
+from tests.fixtures_services import REQUIRE_ENV, require_binary
 
 SECRET_TAIL = secrets.token_hex(6)
 # 12 characters before the euro sign, as in the report ("character '\u20ac' in position 12").
@@ -21,9 +22,12 @@ VALUE = "abcdefghijkl\u20acmno-" + SECRET_TAIL
 
 @pytest.fixture(scope="module")
 def latin1_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    localedef = shutil.which("localedef") or shutil.which("localedef", path="/usr/sbin:/usr/bin:/sbin:/bin")
-    if localedef is None or not Path("/usr/share/i18n/charmaps/ISO-8859-1.gz").exists():
-        pytest.skip("localedef or its ISO-8859-1 charmap is missing: apt-get install locales")
+    localedef = require_binary("localedef")
+    if not Path("/usr/share/i18n/charmaps/ISO-8859-1.gz").exists():
+        reason = "the ISO-8859-1 charmap is missing: apt-get install locales (scripts/test.sh does it as root)"
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     where = tmp_path_factory.mktemp("locales")
     made = subprocess.run(
         [localedef, "-i", "en_US", "-f", "ISO-8859-1", str(where / "en_US.ISO-8859-1")],
