@@ -373,6 +373,12 @@ def test_a_service_never_exports_names_that_change_how_programs_run(team: Team, 
     assert not any(canary in v for v in child.values()) and child["WANDB_API_KEY"] == key
     r = team.run(team.alice, "explain", "--service", "ml-team")
     assert r.returncode == 0 and canary not in r.stdout + r.stderr and "LD_PRELOAD" not in r.stdout
+    # The admin sees what is stored and what is never handed out (values of plain entries are shown to the admin).
+    r = team.admin_run("service", "show", "ml-team")
+    (line,) = [line for line in r.stdout.splitlines() if line.strip().startswith("LD_PRELOAD ")]
+    assert "never exported" in line
+    (line,) = [line for line in r.stdout.splitlines() if line.strip().startswith("UNLISTED_THING ")]
+    assert "credstore service allow ml-team UNLISTED_THING" in line
 
 
 def test_service_set_refuses_dangerous_and_unlisted_names_until_allowed(team: Team) -> None:

@@ -115,8 +115,12 @@ def service_show(ctx: click.Context, name: str, as_json: bool) -> None:
         click.echo("  no entries yet")
     for r in rows:
         rotated = time.strftime("%Y-%m-%d", time.gmtime(r["last_rotation"])) if r["last_rotation"] else "never"
-        note = "" if r["exported"] else "  (not exported: not allowed)"
-        if r["allowed"]:
+        note = ""
+        if catalog.is_dangerous(str(r["name"])):
+            note = "  (never exported: it changes how programs run)"
+        elif not r["exported"]:
+            note = f"  (not exported: allow it with `credstore service allow {info.name} {r['name']}`)"
+        elif r["allowed"]:
             note = "  (allowed by the admin)"
         click.echo(f"  {r['name']}  age {r['age']}  rotated {rotated}  {r['value']}{note}")
 
