@@ -26,8 +26,8 @@ def _unicode_failure(exc: UnicodeError) -> int:
     in the text (a piece of the secret): name only the character set."""
     if isinstance(exc, UnicodeEncodeError):
         return _fail(
-            f"cannot write a value in this locale's character set ({_encoding_of(sys.stdout)}): use a UTF-8 locale "
-            "(e.g. LC_ALL=C.UTF-8) or PYTHONIOENCODING=utf-8",
+            f"a value cannot be written in this locale's character set ({_encoding_of(sys.stdout)}): use a UTF-8 "
+            "locale (e.g. LC_ALL=C.UTF-8) or PYTHONIOENCODING=utf-8",
             EXIT_FAILURE,
         )
     return _fail(

@@ -59,7 +59,13 @@ def test_get_in_a_latin1_locale_is_a_clean_error_without_the_value(cli, latin1_e
     cli("init", "--protection", "keyfile", check=True)
     cli("set", "MY_TOKEN", input=VALUE.encode(), check=True)  # stored from a UTF-8 locale
     env = {**latin1_env, "CREDSTORE_DEBUG": debug}
-    for args in (("get", "MY_TOKEN"), ("env",), ("env", "--shell", "fish"), ("env", "--format", "dotenv")):
+    for args in (
+        ("get", "MY_TOKEN"),
+        ("env",),
+        ("env", "--shell", "fish"),
+        ("env", "--format", "dotenv"),
+        ("exec", "--", "true"),  # the child's environment is encoded in the locale's character set too
+    ):
         r = cli(*args, env=env)
         err = r.stderr
         assert r.returncode == 1, (args, r.returncode, err)
