@@ -399,8 +399,15 @@ class ServiceStore(Backend):
             header, ad, ciphertext = envelope.parse(data)
             if header.kek_kind != KIND or header.kek_params:
                 raise CorruptStoreError(f"{self.path} is not a service account store (protection '{header.kek_kind}')")
+            try:
+                self._check_generation(header)
+            except RollbackError:
+                if attempt == 2:
+                    raise
+                # A writer (in this state directory) may have recorded a newer generation after this file was
+                # read: a real rollback reads the same old file again.
+                continue
             pin = self._check_pin(admin_uid, header.store_id) if check_pin else None
-            self._check_generation(header)
             try:
                 dek, used_next = self._unwrap(header, dir_fd, dir_st, admin_uid)
                 break
