@@ -17,6 +17,44 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _encoding_of(stream: object) -> str:
+    return str(getattr(stream, "encoding", None) or "unknown")
+
+
+def _unicode_failure(exc: UnicodeError) -> int:
+    """A value this locale's character set cannot carry. Python's own message quotes the character and its offset
+    in the text (a piece of the secret): name only the character set."""
+    if isinstance(exc, UnicodeEncodeError):
+        return _fail(
+            f"a value cannot be written in this locale's character set ({_encoding_of(sys.stdout)}): use a UTF-8 "
+            "locale (e.g. LC_ALL=C.UTF-8) or PYTHONIOENCODING=utf-8",
+            EXIT_FAILURE,
+        )
+    return _fail(
+        f"cannot read text in this locale's character set ({_encoding_of(sys.stdin)}): use a UTF-8 locale "
+        "(e.g. LC_ALL=C.UTF-8)",
+        EXIT_USAGE,
+    )
+
+
+def _debug_traceback(exc: BaseException) -> None:
+    """CREDSTORE_DEBUG=1: where a bug happened (frames, code lines, exception types), never an exception's message,
+    which can quote data (a value, a piece of one)."""
+    import traceback
+
+    chain: list[BaseException] = []
+    seen: BaseException | None = exc
+    while seen is not None and seen not in chain:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    for position, error in enumerate(reversed(chain)):
+        if position:
+            sys.stderr.write("\nwhile handling it, another exception:\n")
+        sys.stderr.write("Traceback (most recent call last):\n")
+        sys.stderr.write("".join(traceback.format_list(traceback.extract_tb(error.__traceback__))))
+        sys.stderr.write(f"{type(error).__module__}.{type(error).__qualname__} (message withheld: it may quote data)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     from credstore.crypto.hardening import harden
 
@@ -49,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_FAILURE
     except OSError as exc:
         return _fail(f"{exc.strerror or type(exc).__name__}", EXIT_IO)
+    except UnicodeError as exc:
+        return _unicode_failure(exc)
     except Exception as exc:
-        # A bug. Its message could quote data, so show only the type unless asked for the traceback.
+        # A bug. Its message could quote data: only its type, and with CREDSTORE_DEBUG=1 where it happened.
         if os.environ.get("CREDSTORE_DEBUG"):
-            raise
+            _debug_traceback(exc)
+            return EXIT_FAILURE
         return _fail(f"internal error ({type(exc).__name__}); rerun with CREDSTORE_DEBUG=1 for details", EXIT_FAILURE)
     return result if isinstance(result, int) else 0
 

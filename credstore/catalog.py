@@ -163,6 +163,60 @@ SERVICES: dict[str, Service] = {
 
 VARIABLES: dict[str, KnownVariable] = {v.name: v for s in SERVICES.values() for v in s.variables}
 ATTRIBUTION_VARIABLES = frozenset(v.name for v in VARIABLES.values() if v.attribution)
+
+# Names that change how programs, their loaders or shells run, or where they send data and whom they trust. Whoever
+# sets one in another person's environment runs code as that person (LD_PRELOAD, BASH_ENV, PATH...) or reads their
+# traffic. A service account never exports them (refused by `service set`, filtered when read); a person stores one
+# in their own profile only with `credstore set --allow-dangerous`. Compared in upper case (curl reads http_proxy).
+DANGEROUS_NAMES: frozenset[str] = frozenset(
+    (
+        # shells: startup files, prompts run as commands, word splitting, options, the command search path
+        "BASH_ENV", "ENV", "PROMPT_COMMAND", "PS0", "PS1", "PS2", "PS3", "PS4", "IFS", "PATH", "CDPATH", "SHELLOPTS",
+        "BASHOPTS", "GLOBIGNORE", "ZDOTDIR", "FPATH", "HISTFILE", "HOME", "SHELL", "USER", "LOGNAME", "TMPDIR",
+        # locale: a multibyte locale changes how a shell reads the bytes of quoted text (LANG, LANGUAGE; LC_* below)
+        "LANG", "LANGUAGE",
+        # glibc: character set converters, locale files, resolver and tunables loaded into every program
+        "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "NLSPATH", "RESOLV_HOST_CONF",
+        "RES_OPTIONS", "TZDIR", "GLIBC_TUNABLES",
+        # interpreters: modules and options loaded at startup (Python's family is by prefix below)
+        "NODE_OPTIONS", "NODE_PATH", "PERL5LIB", "PERL5OPT", "PERLLIB", "PERL5DB", "RUBYOPT", "RUBYLIB",
+        "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS", "CLASSPATH", "R_PROFILE", "R_PROFILE_USER",
+        # commands other programs run: editors, pagers, ssh for git, password helpers
+        "EDITOR", "VISUAL", "PAGER", "MANPAGER", "LESSOPEN", "LESSCLOSE", "BROWSER", "SSH_ASKPASS", "SUDO_ASKPASS",
+        # agents and buses a program trusts with keys (ssh, gpg, the Secret Service, Kerberos)
+        "SSH_AUTH_SOCK", "GPG_AGENT_INFO", "GNUPGHOME", "DBUS_SESSION_BUS_ADDRESS", "KRB5CCNAME",
+        # whom TLS clients trust, where their traffic goes, what OpenSSL loads and where it writes session keys
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS",
+        "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "FTP_PROXY", "OPENSSL_CONF", "OPENSSL_ENGINES",
+        "OPENSSL_MODULES", "SSLKEYLOGFILE", "DOCKER_HOST",
+        # client configurations that run helper commands to fetch credentials
+        "KUBECONFIG", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "BOTO_CONFIG",
+        # package indexes: an install then runs the index owner's code
+        "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL", "UV_INDEX",
+        "UV_DEFAULT_INDEX", "CONDARC",
+    )
+)  # fmt: skip
+DANGEROUS_PREFIXES: tuple[str, ...] = (
+    "LD_",  # the dynamic loader: LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT...
+    "DYLD_",  # the same on macOS
+    "MALLOC_",  # glibc's allocator (MALLOC_TRACE writes files)
+    "LC_",  # locale categories (see LANG)
+    "BASH_FUNC_",  # exported bash functions: any command name becomes code
+    "BASH_",  # bash's own variables (BASH_ENV, BASH_XTRACEFD, BASH_LOADABLES_PATH...)
+    "PYTHON",  # PYTHONPATH, PYTHONSTARTUP, PYTHONHOME, PYTHONWARNINGS, PYTHONBREAKPOINT... all of Python's startup
+    "GIT_",  # GIT_SSH_COMMAND, GIT_CONFIG_* (any config, core.sshCommand too), GIT_EXEC_PATH, GIT_ASKPASS...
+    "XDG_",  # where programs read their configuration (fish's, git's) and keep state (credstore's own)
+    "CREDSTORE_",  # credstore itself: another home, shared directory or profile for the person
+    "NPM_CONFIG_",  # npm's settings (npm reads npm_config_*): registry, scripts, node options
+)
+
+
+def is_dangerous(name: str) -> bool:
+    """Whether ``name`` changes how programs or shells run (see DANGEROUS_NAMES): never exported from a service."""
+    upper = name.upper()
+    return upper in DANGEROUS_NAMES or upper.startswith(DANGEROUS_PREFIXES)
+
+
 # Unknown names that look like they hold a secret (for `doctor`'s scan of shell startup files).
 _SECRET_LOOKING = re.compile(r"[A-Z0-9_]*(API_KEY|TOKEN|SECRET|PASSWORD|ACCESS_KEY)[A-Z0-9_]*\Z")
 

@@ -37,6 +37,7 @@ declare -A PACKAGE_OF=(
     [groupadd]=passwd
     [groupdel]=passwd
     [usermod]=passwd
+    [gpasswd]=passwd
     [runuser]=util-linux
     [ps]=procps
     [ssh]=openssh-client
@@ -65,6 +66,8 @@ missing_packages() {
         # tests/test_install.py shows that Debian's own pip refuses `pip install` (PEP 668).
         /usr/bin/python3 -c 'import pip' >/dev/null 2>&1 || want[python3-pip]=1
     fi
+    # tests/test_output_encoding.py builds an ISO-8859-1 locale with localedef from the `locales` charmaps.
+    [ -e /usr/share/i18n/charmaps/ISO-8859-1.gz ] || want[locales]=1
     if [ "${#want[@]}" -gt 0 ]; then
         printf '%s\n' "${!want[@]}" | sort
     fi

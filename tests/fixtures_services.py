@@ -70,6 +70,8 @@ PACKAGE_OF = {
     "groupadd": "passwd",
     "groupdel": "passwd",
     "usermod": "passwd",
+    "gpasswd": "passwd",
+    "localedef": "libc-bin",
     "runuser": "util-linux",
     "ssh": "openssh-client",
     "ssh-agent": "openssh-client",

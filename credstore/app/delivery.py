@@ -17,6 +17,17 @@ def gather_for(
 ) -> Gathered:
     """Open the profile (and its service account), read them, and gather the layers. ``service``: an account named
     by the caller (``--service``), which counts as an explicit argument; else the profile's default, if any."""
+    return _gather(ctx, tokens, explicit, service)[0]
+
+
+def _gather(
+    ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], service: str | None
+) -> tuple[Gathered, frozenset[str]]:
+    """``gather_for``, plus the names the service's admin allowed beyond the catalog (for ``explain``).
+
+    A service account contributes only what it may export (``services.exportable``): catalog variables and names
+    its admin allowed, never a name that changes how programs or shells run; what it holds beyond that is left out
+    here, before the pure resolver sees it, with one warning naming it."""
     profile = ctx.open_profile()
     try:
         snapshot = ctx.read(profile)
@@ -26,13 +37,20 @@ def gather_for(
         snapshot = Snapshot()  # a person with no profile of their own may still use a service account
     name = service or snapshot.settings.get(DEFAULT_SERVICE_SETTING) or None
     values = None
+    allowed: frozenset[str] = frozenset()
     if name:
+        from credstore.app.services import export_warnings, exportable  # only when a service account is used
+
         account = ctx.open_service(name, opened=profile)
-        values = ServiceValues(name, account.source, account.read().entries, chosen=service is not None)
+        split = exportable(account.read())
+        for warning in export_warnings(name, split):
+            ctx.warn(warning)
+        allowed = split.allowed
+        values = ServiceValues(name, account.source, split.entries, chosen=service is not None)
     gathered = gather(profile.source, snapshot, tokens, explicit, ctx.environ, values)
     for warning in gathered.warnings:
         ctx.warn(warning)
-    return gathered
+    return gathered, allowed
 
 
 def _audit_read(ctx: Context, event: str, gathered: Gathered, command: str | None = None) -> None:
@@ -156,9 +174,9 @@ def resolve(
 def explain_rows(
     ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], *, service: str | None = None
 ) -> list[dict[str, object]]:
-    """For each selected name: the source that won, the sources it shadowed, the value masked when secret (not a
-    read of any value, so not audited)."""
-    gathered = gather_for(ctx, tokens, explicit, service)
+    """For each selected name: the source that won, the sources it shadowed, the value masked when secret, and
+    whether a service's admin allowed it beyond the catalog (not a read of any value, so not audited)."""
+    gathered, allowed = _gather(ctx, tokens, explicit, service)
     resolved = {r.name: r for r in gathered.resolved()}
     names = gathered.names if gathered.names is not None else sorted(resolved)
     rows: list[dict[str, object]] = []
@@ -167,5 +185,8 @@ def explain_rows(
         if item is None:
             rows.append({"name": name, "source": None, "shadowed": [], "value": None, "secret": None})
         else:
-            rows.append(item.to_json())
+            row = item.to_json()
+            # A name beyond the catalog that the service's admin allowed: say so (`service allow`).
+            row["allowed_by_admin"] = item.source == gathered.service_source and name in allowed
+            rows.append(row)
     return rows

@@ -35,6 +35,14 @@ def accept_value(ctx: Context, name: str, value: str) -> None:
             ctx.warn(warning)
 
 
+def refuse_dangerous(name: str, command: str) -> None:
+    """A name that changes how programs or shells run (catalog.DANGEROUS_NAMES), stored without saying so."""
+    raise UsageError(
+        f"{name} changes how programs or shells run, and every shell or program credstore hands it to would get it; "
+        f"if you mean it, run: credstore {command} --allow-dangerous {name}"
+    )
+
+
 def refuse_secret_on_argv(name: str, command: str) -> None:
     """A secret given as a command-line argument: `ps` shows argv to every user."""
     raise UsageError(
@@ -91,11 +99,15 @@ def put(
     *,
     via: str | None = None,
     confirm_replace: Callable[[list[str]], bool] | None = None,
+    allow_dangerous: bool = False,
 ) -> tuple[str, list[str]]:
     """``set``: store the values in the person's profile (created on the first write). ``confirm_replace``: asked
     with the names of stored secrets about to get a different value; no means nothing changes (``NothingChanged``).
-    Returns the profile's name and the names replaced."""
+    A name that changes how programs run (``catalog.is_dangerous``) needs ``allow_dangerous``. Returns the profile's
+    name and the names replaced."""
     for name, value, _ in values:
+        if catalog.is_dangerous(name) and not allow_dangerous:
+            refuse_dangerous(name, "set")
         accept_value(ctx, name, value)
     backend = ctx.open_profile()
     created = ensure_profile(ctx, backend)

@@ -21,7 +21,16 @@ class ImportConflict(CredstoreError):
 def merge(
     ctx: Context, values: Mapping[str, str], source: str, *, overwrite: bool
 ) -> tuple[list[str], list[str], list[str]]:
-    """Store ``values`` in the profile in one write. Returns (imported, already identical, conflicting) names."""
+    """Store ``values`` in the profile in one write. Returns (imported, already identical, conflicting) names.
+    Names that change how programs run (``catalog.is_dangerous``) are left out with a warning: a file of keys is
+    no reason to change PATH or LD_PRELOAD for every shell; `set --allow-dangerous` stores one on purpose."""
+    dangerous = sorted(name for name in values if catalog.is_dangerous(name))
+    if dangerous:
+        ctx.warn(
+            f"warning: not importing {', '.join(dangerous)}: they change how programs or shells run "
+            "(store one on purpose with: credstore set --allow-dangerous NAME)"
+        )
+        values = {name: value for name, value in values.items() if name not in dangerous}
     for name, value in values.items():
         catalog.check_value(name, value)
         check_length(name, value)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from credstore import catalog
 from credstore.app.context import Context
 from credstore.app.entries import REPLACE_GRACE, check_length, entry_rows
-from credstore.errors import CredstoreError, NotFoundError, PermissionProblem, UsageError
+from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.resolver.exported import MARKER
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
 from credstore.store.base import Backend, Entry, Snapshot
@@ -187,8 +187,8 @@ def status_rows(ctx: Context, now: float) -> tuple[list[dict[str, object]], list
         try:
             account = config.open_shared_service(info.name, ctx.environ)
             rows += entry_rows(f"service:{info.name}", account.read(), now)
-        except PermissionProblem as exc:
-            notes.append(f"service account '{info.name}' skipped: {exc}")
         except NotFoundError:
             continue
+        except CredstoreError as exc:  # unreadable, or another admin or store than before (service accept)
+            notes.append(f"service account '{info.name}' skipped: {exc}")
     return rows, notes

@@ -98,6 +98,8 @@ def explain(
         line = f"{row['name']}: {row['source']} = {row['value']}"
         if row["shadowed"]:
             line += f"  (shadows {', '.join(row['shadowed'])})"  # type: ignore[arg-type]
+        if row.get("allowed_by_admin"):
+            line += "  (allowed by the service's admin)"
         click.echo(line)
 
 

@@ -95,8 +95,15 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
 @click.option("--secret", "secret_flag", flag_value="secret", default=None, help="Store as a secret (masked).")
 @click.option("--plain", "secret_flag", flag_value="plain", help="Store as a plain, non-secret value.")
 @click.option("--force", "-f", is_flag=True, help="Replace a stored secret without asking.")
+@click.option(
+    "--allow-dangerous",
+    is_flag=True,
+    help="Store a name that changes how programs or shells run (PATH, LD_PRELOAD, PYTHONPATH, BASH_ENV...).",
+)
 @click.pass_context
-def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | None, force: bool) -> None:
+def set_(
+    ctx: click.Context, name: str, value: str | None, secret_flag: str | None, force: bool, allow_dangerous: bool
+) -> None:
     """Store NAME. Secrets are read from the terminal (hidden) or stdin, never from the command line.
 
     \b
@@ -108,6 +115,8 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
     NAME` restores it.
     """
     check_name(name)
+    if catalog.is_dangerous(name) and not allow_dangerous:
+        entries.refuse_dangerous(name, "set")  # before a value is asked for
     secret = catalog.is_secret(name) if secret_flag is None else secret_flag == "secret"  # noqa: S105
     if value is not None and secret:
         entries.refuse_secret_on_argv(name, f"set {name}")
@@ -115,7 +124,9 @@ def set_(ctx: click.Context, name: str, value: str | None, secret_flag: str | No
         value = terminal.read_value(name, secret=secret)
     app_ctx = context(ctx)
     ask = None if force or not (terminal.stdin_is_terminal() and app_ctx.terminal) else _confirm_replace(app_ctx)
-    profile, replaced = entries.put(app_ctx, [(name, value, secret)], confirm_replace=ask)
+    profile, replaced = entries.put(
+        app_ctx, [(name, value, secret)], confirm_replace=ask, allow_dangerous=allow_dangerous
+    )
     app_ctx.info(f"stored {name} in profile '{profile}'" + (" (secret)" if secret else ""))
     if replaced:
         app_ctx.info(_rollback_hint(app_ctx, replaced))

@@ -27,6 +27,12 @@ def service() -> None:
 
     Every member of the group can decrypt the service's values (that is the point); nobody else can enter its
     directory. Attribution (WANDB_USERNAME, WANDB_USER_EMAIL) always comes from each person's own profile.
+    A service exports only catalog variables and names its admin allowed (`service allow`), never names that
+    change how programs or shells run (PATH, LD_PRELOAD, BASH_ENV, PYTHONPATH...).
+
+    \b
+    Removing a member: gpasswd -d USER GROUP; end her processes (they keep the group's rights);
+             credstore service rekey NAME; then rotate each key at its provider (credstore rotate --service NAME).
     """
 
 
@@ -55,7 +61,7 @@ def service_set(ctx: click.Context, name: str, variable: str, value: str | None,
     secret = catalog.is_secret(variable) if secret_flag is None else secret_flag == "secret"  # noqa: S105
     if value is not None and secret:
         entries.refuse_secret_on_argv(variable, f"service set {name} {variable}")
-    store.info()  # fail early (not found, not admin-readable) before asking for a value
+    services_app.check_settable(store, variable)  # fail early (not found, not allowed) before asking for a value
     if value is None:
         value = terminal.read_value(variable, secret=secret)
     services_app.put(app_ctx, store, variable, value, secret)
@@ -97,17 +103,93 @@ def service_list(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def service_show(ctx: click.Context, name: str, as_json: bool) -> None:
-    """Entries of service account NAME (secret values masked)."""
-    info, rows = services_app.show(context(ctx), name)
+    """Entries of service account NAME (secret values masked), and the names allowed beyond the catalog."""
+    info, rows, allowed = services_app.show(context(ctx), name)
     if as_json:
-        click.echo(json.dumps({"name": info.name, "group": info.group, "entries": rows}, indent=2))
+        click.echo(json.dumps({"name": info.name, "group": info.group, "allowed": allowed, "entries": rows}, indent=2))
         return
     click.echo(f"service account '{info.name}' (group {info.group}, admin {info.owner})")
+    if allowed:
+        click.echo(f"  allowed beyond the catalog: {', '.join(allowed)}")
     if not rows:
         click.echo("  no entries yet")
     for r in rows:
         rotated = time.strftime("%Y-%m-%d", time.gmtime(r["last_rotation"])) if r["last_rotation"] else "never"
-        click.echo(f"  {r['name']}  age {r['age']}  rotated {rotated}  {r['value']}")
+        note = ""
+        if catalog.is_dangerous(str(r["name"])):
+            note = "  (never exported: it changes how programs run)"
+        elif not r["exported"]:
+            note = f"  (not exported: allow it with `credstore service allow {info.name} {r['name']}`)"
+        elif r["allowed"]:
+            note = "  (allowed by the admin)"
+        click.echo(f"  {r['name']}  age {r['age']}  rotated {rotated}  {r['value']}{note}")
+
+
+@service.command("allow")
+@click.argument("name")
+@click.argument("variable")
+@click.option("--remove", is_flag=True, help="Stop allowing VARIABLE (its stored value is no longer exported).")
+@click.pass_context
+def service_allow(ctx: click.Context, name: str, variable: str, remove: bool) -> None:
+    """Let service account NAME export VARIABLE, a name outside credstore's catalog.
+
+    Names that change how programs or shells run (PATH, LD_*, BASH_ENV, PYTHON*, ...) can never be allowed.
+    """
+    _, names = services_app.allow(context(ctx), name, variable, remove=remove)
+    done = "no longer allows" if remove else "now allows"
+    rest = f" (allowed: {', '.join(names)})" if names else " (nothing beyond the catalog is allowed)"
+    terminal.warn(f"service account '{name}' {done} {variable}{rest}")
+
+
+@service.command("rekey")
+@click.argument("name")
+@click.pass_context
+def service_rekey(ctx: click.Context, name: str) -> None:
+    """New data key and group key file for NAME: a key file someone copied opens nothing written from now on.
+
+    \b
+    Run it after removing a member from the group (and ending her processes), then rotate every key of the
+    service at its provider: she may have copied the values themselves.
+    """
+    services_app.rekey(context(ctx), name)
+    terminal.warn(
+        f"re-keyed service account '{name}': new data key and key file, every value re-encrypted; now rotate its "
+        f"keys at their providers (credstore rotate VARIABLE --service {name})"
+    )
+
+
+@service.command("members")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def service_members(ctx: click.Context, name: str, as_json: bool) -> None:
+    """Who can read NAME now: the members of its group (listed, and by primary group), one per line."""
+    info, names, lingering = services_app.members(context(ctx), name)
+    if as_json:
+        rows = [{"user": p.user, "pid": p.pid, "command": p.command} for p in lingering]
+        click.echo(json.dumps({"name": info.name, "group": info.group, "members": names, "lingering": rows}, indent=2))
+    else:
+        for member in names:
+            click.echo(member)
+    terminal.warn(
+        f"members of group '{info.group}' now, from the group database; processes started before a member was "
+        "removed keep the group's rights until they end"
+    )
+    for p in lingering:
+        terminal.warn(
+            f"warning: {p.user} is not in group '{info.group}' but process {p.pid} ({p.command}) still runs with its "
+            f"rights; end it (kill {p.pid}) before `credstore service rekey {name}`"
+        )
+
+
+@service.command("accept")
+@click.argument("name")
+@click.pass_context
+def service_accept(ctx: click.Context, name: str) -> None:
+    """Trust NAME's current admin and store from now on, after a change you know about (a new admin, or the
+    service recreated). Until then credstore refuses to read a service whose admin or store changed."""
+    admin = services_app.accept(context(ctx), name)
+    terminal.warn(f"accepted service account '{name}' (admin {admin}) as it is now")
 
 
 @service.command("rm")
