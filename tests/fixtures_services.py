@@ -230,6 +230,12 @@ def _pids_of_uid(uid: int) -> list[int]:
     return pids
 
 
+def _forget_runtime_dir(uid: int) -> None:
+    """Remove what a login of ``uid`` left in /run/user/UID and /dev/shm/credstore-UID (throwaway test users)."""
+    for path in (Path(f"/run/user/{uid}"), Path(f"/dev/shm/credstore-{uid}")):
+        shutil.rmtree(path, ignore_errors=True)
+
+
 class UnixUsers:
     """Factory for throwaway Unix users and groups (names ``cs<prefix>-<hex>``); :meth:`cleanup` removes them."""
 
@@ -260,6 +266,9 @@ class UnixUsers:
         subprocess.run([*cmd, name], check=True, capture_output=True, text=True)
         pw = pwd.getpwnam(name)
         user = UnixUser(name, pw.pw_uid, pw.pw_gid, Path(pw.pw_dir), tuple(groups))
+        # A uid is reused after userdel: a runtime directory a login of an earlier user left (pam_systemd makes
+        # /run/user/UID) would look like this user's own.
+        _forget_runtime_dir(user.uid)
         self.users.append(user)
         user.home.chmod(0o700)
         return user
@@ -281,6 +290,7 @@ class UnixUsers:
             result = subprocess.run(
                 [require_binary("userdel"), "--remove", "--force", user.name], capture_output=True, text=True
             )
+            _forget_runtime_dir(user.uid)
             # userdel exits 12 when it cannot remove the mail spool, which useradd never made: harmless.
             if result.returncode not in (0, 12):
                 errors.append(f"userdel {user.name}: {result.returncode} {result.stderr.strip()}")

