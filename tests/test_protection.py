@@ -224,7 +224,7 @@ def test_passwd_on_a_keyfile_store_points_to_protect(cli):
 
 
 def _with_params(header: envelope.Header, params: bytes) -> envelope.Header:
-    return header._replace(kek_params=params)
+    return header.replace(kek_params=params)
 
 
 def _tamper_params(cli: CLI, memory_kib: int, iterations: int, lanes: int) -> None:

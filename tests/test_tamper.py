@@ -400,7 +400,7 @@ def test_kdf_parameters_beyond_the_cap(tmp_path: Path) -> None:
     raised = _raise_memory_cost(header.kek_params)
     if raised is None:
         pytest.fail(f"cannot find the memory cost in the passphrase parameters {header.kek_params!r}: adapt the test")
-    bad = header._replace(kek_params=raised)
+    bad = header.replace(kek_params=raised)
     head = bad.encode()
     old_head = regions(good)[-1][1]
     write_over(store.path, head + good[old_head:])
