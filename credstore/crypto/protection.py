@@ -73,7 +73,7 @@ class Protection(ABC):
     renewable: bool = False
     #: The KEK lives in one fixed place per store (a key file beside it): a second slot of this level is refused.
     one_per_store: bool = False
-    #: The KEK depends on the slot id (ssh-agent signs it): the slot cannot be re-wrapped under another id.
+    #: The KEK depends on the store id and slot id (ssh-agent signs both): a re-key (new store id) renews the slot.
     binds_slot_id: bool = False
 
     @abstractmethod

@@ -186,19 +186,9 @@ class LocalStore(Backend):
             return snapshot
 
     def _open(self, header: envelope.Header, ad: bytes, ciphertext: bytes) -> bytes:
-        """The payload plaintext. A data key from the session cache that does not open it is stale (another login
-        re-keyed the store): it is dropped and a key slot opens the store instead."""
-        dek = self.data_key(header)
-        try:
-            return envelope.open_payload(header, ad, ciphertext, dek)
-        except CorruptStoreError:
-            if not self._dek_from_cache:
-                raise
-        self._dek = None
-        self._dek_from_cache = False
-        if self.dek_cache is not None:
-            self.dek_cache.remove(header.store_id)
-        return envelope.open_payload(header, ad, ciphertext, self.derive_data_key(header))
+        """The payload plaintext. (A re-key gives the store a new id, so a data key another login cached for the old
+        one is simply not found, never tried.)"""
+        return envelope.open_payload(header, ad, ciphertext, self.data_key(header))
 
     # -- the pin: this store, at least this strong (issue 13, finding 6) ----------------------------------------
 
@@ -448,16 +438,16 @@ class LocalStore(Backend):
             new_header, dek, dropped = transform(header, old_dek)
             new_header = new_header._replace(generation=header.generation + 1)
             self._save(envelope.seal(new_header, dek, plaintext))
-            self._watch(header.store_id).remember(new_header.generation)
+            self._watch(new_header.store_id).remember(new_header.generation)
             self._pin().remember(new_header.store_id, strength_of(new_header), kinds_of(new_header))
             self._dek = dek
             self._dek_from_cache = False
             if self.dek_cache is not None:
-                # An unlock in progress stays valid (under the new key); other logins' stale copies fail over to a
-                # key slot (``_open``). A store left with no caching level is locked again.
+                # An unlock in progress stays valid (under the new key and id); a store left with no caching level
+                # is locked again. Other logins' copies are under the old id: never found again.
                 was_unlocked = self.dek_cache.remove(header.store_id)
                 if (was_unlocked or self.read_cache) and any(_caches(slot) for slot in new_header.slots):
-                    self.dek_cache.put(header.store_id, dek)
+                    self.dek_cache.put(new_header.store_id, dek)
             for slot in dropped:
                 level = _level_or_none(slot)
                 if level is not None and not any(
@@ -482,15 +472,34 @@ class LocalStore(Backend):
         """Every slot of ``header`` wrapping ``dek``: under the KEK it has (opened now if need be), or a fresh one for
         slot ``renew`` (its level's ``create``, e.g. a new passphrase). Slots that cannot be opened now are refused,
         listed, or dropped with ``drop_unopenable``."""
-        out = header._replace(slots=())
+        # A new data key comes with a new store id: caches of the old key (other logins) are never found again,
+        # and an old copy of the store is refused as another store.
+        out = header._replace(slots=(), store_id=envelope.new_store_id())
         dropped: list[envelope.Slot] = []
         closed: list[str] = []
         for slot in header.slots:
             new_id = slot.slot_id or header.next_slot_id()  # only a version 1 store's slot 0 keeps version 1's wrap
-            if slot.slot_id == renew:
-                level = protection(slot.kind, for_reading=True)
-                kek, params = level.create(self._slot_context(header, slot._replace(slot_id=new_id)))
-                out = envelope.wrap_slot(out, new_id, kek, level.kind, params, dek, slot.created or None)
+            level = _level_or_none(slot)
+            if slot.slot_id == renew or (level is not None and level.binds_slot_id and slot.slot_id != renew):
+                # A fresh KEK: the one asked for (a new passphrase), and slots whose KEK binds the store id (the
+                # ssh agent signs a challenge naming the new id, with a fresh salt).
+                try:
+                    if level is None:
+                        raise UnsupportedFormatError(f"level {slot.kind} is not known here")
+                    context = self._slot_context(out, slot._replace(slot_id=new_id))
+                    if slot.slot_id == renew:
+                        kek, params = level.create(context)
+                    else:
+                        kek, params = level.renew(slot.params, context)
+                except CredstoreError as exc:
+                    if drop_unopenable and slot.slot_id != renew:
+                        dropped.append(slot)
+                        continue
+                    if slot.slot_id == renew:
+                        raise
+                    closed.append(f"slot {slot.slot_id} ({slot.kind}): {exc}")
+                    continue
+                out = envelope.wrap_slot(out, new_id, kek, slot.kind, params, dek, slot.created or None)
                 dropped.append(slot)
                 continue
             kek = self.slot_keks.get(slot.slot_id)
@@ -503,9 +512,6 @@ class LocalStore(Backend):
                         continue
                     closed.append(f"slot {slot.slot_id} ({slot.kind}): {exc}")
                     continue
-            if new_id != slot.slot_id and _binds_slot_id(slot):
-                closed.append(f"slot {slot.slot_id} ({slot.kind}): cannot move to a new slot id")
-                continue
             out = envelope.wrap_slot(out, new_id, kek, slot.kind, slot.params, dek, slot.created or None)
         if closed:
             raise UsageError(
@@ -541,7 +547,8 @@ class LocalStore(Backend):
             old_levels.extend(level for level in map(_level_or_none, header.slots) if level is not None)
             dek = envelope.new_dek() if rekey else old
             new_id = header.next_slot_id()
-            fresh = self._new_slot(header._replace(slots=()), new_id, new_level.kind, dek, options)
+            base = header._replace(slots=(), store_id=envelope.new_store_id() if rekey else header.store_id)
+            fresh = self._new_slot(base, new_id, new_level.kind, dek, options)
             return fresh, dek, list(header.slots)
 
         self._rewrite_slots(transform)
@@ -622,12 +629,6 @@ class LocalStore(Backend):
                 }
             )
         return rows
-
-
-def _binds_slot_id(slot: envelope.Slot) -> bool:
-    """Whether the slot's KEK depends on its slot id (then it cannot be re-wrapped under another id)."""
-    level = _level_or_none(slot)
-    return level is None or level.binds_slot_id
 
 
 def _find_slot(header: envelope.Header, slot_id: int, profile: str) -> envelope.Slot:
