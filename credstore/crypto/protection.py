@@ -75,6 +75,8 @@ class Protection(ABC):
     one_per_store: bool = False
     #: The KEK depends on the store id and slot id (ssh-agent signs both): a re-key (new store id) renews the slot.
     binds_slot_id: bool = False
+    #: What ``doctor`` says when a store's only slot is of this level (e.g. lose the ssh key, lose the store).
+    only_slot_warning: str = ""
 
     @abstractmethod
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:

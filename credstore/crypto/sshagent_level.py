@@ -78,6 +78,9 @@ class SSHAgentProtection(Protection):
     caches_after_read = True
     renewable = True
     binds_slot_id = True
+    only_slot_warning = (
+        "its only key slot is an ssh key: lose the key (or the agent's access to it) and the store is lost"
+    )
     strength = 3
 
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
@@ -103,8 +106,19 @@ class SSHAgentProtection(Protection):
         signature = ctx.option("ssh-signature")
         if signature is not None:
             return ssh_slot.recovery_kek(signature, public_key, ctx.store_id, _slot_bytes(ctx), salt)
-        with _agent(ctx) as agent:
-            return ssh_slot.unlock(agent, public_key, ctx.store_id, _slot_bytes(ctx), salt)
+        from credstore.crypto.ssh_agent import AgentUnavailableError, fingerprint, key_type_of
+
+        try:
+            with _agent(ctx) as agent:
+                return ssh_slot.unlock(agent, public_key, ctx.store_id, _slot_bytes(ctx), salt)
+        except ssh_slot.KeyNotInAgentError as exc:
+            raise ssh_slot.KeyNotInAgentError(f"profile '{ctx.profile}' is locked: {exc}") from None
+        except AgentUnavailableError as exc:
+            # One line naming the key that is missing, not only the agent.
+            raise AgentUnavailableError(
+                f"profile '{ctx.profile}' is locked: it needs the ssh key {fingerprint(public_key)} "
+                f"({key_type_of(public_key)}) from your ssh agent, and {exc}"
+            ) from None
 
     def describe_params(self, params: bytes) -> dict[str, str]:
         from credstore.crypto.ssh_agent import fingerprint, key_type_of, printable
