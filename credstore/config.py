@@ -132,12 +132,14 @@ def choose_profile(explicit: str | None = None, environ: Mapping[str, str] = os.
         return check_store_name(explicit), "--profile was given", None
     if environ.get("CREDSTORE_PROFILE"):
         return check_store_name(environ["CREDSTORE_PROFILE"]), "$CREDSTORE_PROFILE is set", None
-    index = _read_ssh_index(environ)
-    if not index:
-        return DEFAULT_PROFILE, "no --profile, no $CREDSTORE_PROFILE, and no profile has an ssh-agent key slot", None
     key = (str(store_home(environ)), environ.get("SSH_AUTH_SOCK", ""), environ.get("SSH_USER_AUTH", ""))
     if key not in _AUTO_CHOICES:
-        _AUTO_CHOICES[key] = _choose_by_agent(index, environ)
+        index = _read_ssh_index(environ)
+        if not index:
+            why = "no --profile, no $CREDSTORE_PROFILE, and no profile has an ssh-agent key slot"
+            _AUTO_CHOICES[key] = (DEFAULT_PROFILE, why, None)
+        else:
+            _AUTO_CHOICES[key] = _choose_by_agent(index, environ)
     return _AUTO_CHOICES[key]
 
 

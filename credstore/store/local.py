@@ -171,7 +171,7 @@ class LocalStore(Backend):
         while True:
             attempt += 1
             header, ad, ciphertext = self.read_header()
-            self._check_pin(header)
+            pinned = self._check_pin(header)
             plaintext = self._open(header, ad, ciphertext)
             try:
                 # Only an authenticated generation may be compared and remembered: a forged one would poison it.
@@ -182,7 +182,7 @@ class LocalStore(Backend):
                 raise
             snapshot = decode_payload(plaintext, header.generation)
             self._check_binding(snapshot)
-            self._pin_first_time(header)
+            self._pin_first_time(header, pinned)
             return snapshot
 
     def _open(self, header: envelope.Header, ad: bytes, ciphertext: bytes) -> bytes:
@@ -195,12 +195,12 @@ class LocalStore(Backend):
     def _pin(self) -> ProfilePin:
         return ProfilePin(self.state_dir, self.profile)
 
-    def _check_pin(self, header: envelope.Header) -> None:
+    def _check_pin(self, header: envelope.Header) -> tuple[str, int, str] | None:
         """Refuse, before any key is derived, a store that is not the one credstore knows for this profile, or whose
         weakest slot is weaker than the one credstore set up."""
         seen = self._pin().seen()
         if seen is None:
-            return
+            return None
         store_id, strength, kinds = seen
         flag = profile_flag(self.profile)
         if header.store_id.hex() != store_id:
@@ -216,12 +216,13 @@ class LocalStore(Backend):
                 f"it was changed outside credstore; nothing was read. If you did this on purpose: credstore {flag}"
                 "accept-store"
             )
+        return seen
 
-    def _pin_first_time(self, header: envelope.Header) -> None:
-        pin = self._pin()
-        seen = pin.seen()
+    def _pin_first_time(self, header: envelope.Header, seen: tuple[str, int, str] | None) -> None:
+        """Record the pin of an authentic store that has none yet (or whose levels grew stronger, e.g. changed by
+        another credstore process)."""
         if seen is None or seen[1] != strength_of(header) or seen[2] != kinds_of(header):
-            pin.remember(header.store_id, strength_of(header), kinds_of(header))
+            self._pin().remember(header.store_id, strength_of(header), kinds_of(header))
 
     def accept_store(self) -> envelope.Header:
         """Accept the store as it is now as this profile's (after replacing it or changing its protection by hand):
@@ -387,13 +388,13 @@ class LocalStore(Backend):
         fsutil.ensure_private_dir(self.dir)
         with fsutil.exclusive_lock(self.lock_path, self.lock_timeout):
             header, ad, ciphertext = self.read_header()
-            self._check_pin(header)
+            pinned = self._check_pin(header)
             plaintext = self._open(header, ad, ciphertext)
             dek = self.data_key(header)
             self._check_generation(header)
             snapshot = decode_payload(plaintext, header.generation)
             self._check_binding(snapshot)
-            self._pin_first_time(header)
+            self._pin_first_time(header, pinned)
             result = change(snapshot)
             if self.binding is not None:  # a store written before bindings records its own now
                 snapshot.settings.setdefault(BINDING_SETTING, self.binding)
