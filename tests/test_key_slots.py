@@ -477,6 +477,8 @@ def test_audit_names_profile_and_key(cli: CLI, ssh_agent: AgentProcess, ssh_keys
     alice, _ = two_people(cli, ssh_agent, ssh_keys)
     ssh_agent.add(alice)
     in_new_session(cli, "credstore env", env=agent_env(ssh_agent))
+    explained = cli("explain", env=agent_env(ssh_agent))
+    assert "profile 'alice'" in explained.stderr and alice.fingerprint in explained.stderr, explained.stderr
     log = (cli.store_dir / "audit.log").read_text().splitlines()
     last = [line for line in log if '"event":"env"' in line][-1]
     assert '"profile":"alice"' in last and alice.fingerprint in last

@@ -122,12 +122,6 @@ def unlock(
     )
 
 
-def whoami(ctx: Context) -> dict[str, object]:
-    """Which profile this command would use and why (no store is opened, no signature asked)."""
-    name, why, key = config.choose_profile(ctx.profile_arg, ctx.environ)
-    return {"profile": name, "why": why, "key": key}
-
-
 def lock(ctx: Context) -> bool:
     """Forget this login session's unlock of the profile. True if it was unlocked."""
     from credstore.crypto.session_cache import SessionDekCache

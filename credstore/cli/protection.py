@@ -254,7 +254,9 @@ def accept_store(ctx: click.Context) -> None:
 @click.pass_context
 def whoami(ctx: click.Context) -> None:
     """Which profile commands use here, and why (from --profile, $CREDSTORE_PROFILE, or the ssh agent's keys)."""
-    facts = protection_app.whoami(context(ctx, interactive=False))
+    from credstore.app import delivery
+
+    facts = delivery.profile_choice(context(ctx, interactive=False))
     click.echo(f"{facts['profile']}: {facts['why']}")
 
 
