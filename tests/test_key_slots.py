@@ -482,3 +482,27 @@ def test_audit_names_profile_and_key(cli: CLI, ssh_agent: AgentProcess, ssh_keys
     log = (cli.store_dir / "audit.log").read_text().splitlines()
     last = [line for line in log if '"event":"env"' in line][-1]
     assert '"profile":"alice"' in last and alice.fingerprint in last
+
+
+def test_shell_hook_loads_an_ssh_agent_store_with_no_prompt(
+    cli: CLI, ssh_agent: AgentProcess, ssh_keys: SSHKeys
+) -> None:
+    ssh_store(cli, ssh_agent, ssh_keys.make("ed25519"))
+    bindir = cli.home / "bin"
+    bindir.mkdir()
+    wrapper = bindir / "credstore"
+    wrapper.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m credstore "$@"\n')
+    wrapper.chmod(0o755)
+    bash = require_binary("bash")
+    script = 'eval "$(credstore hook bash)"; printf "<%s>" "$WANDB_API_KEY"'
+    env = {**cli.env, **agent_env(ssh_agent), "PATH": f"{bindir}:{cli.env['PATH']}"}
+    proc = subprocess.run(
+        [require_binary("keyctl"), "session", "-", bash, "--norc", "-i", "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+        cwd=cli.home,
+    )
+    assert f"<{KEY}>" in proc.stdout, proc.stderr
