@@ -15,6 +15,7 @@ an older copy of the file is detected (``RollbackError``).
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol, TypeVar
@@ -130,7 +131,6 @@ class LocalStore(Backend):
         self.opened_slot: int | None = None
         #: KEKs of the slots opened by this object (a re-key re-wraps under them instead of asking twice).
         self.slot_keks: dict[int, bytes] = {}
-        self._dek_from_cache = False
         self.lock_timeout = lock_timeout
         self.binding = binding
         # For a store written before it carried a binding: what its binding would be, from its own settings.
@@ -253,7 +253,6 @@ class LocalStore(Backend):
             cached = self.dek_cache.get(header.store_id)
             if cached is not None:
                 self._dek = cached
-                self._dek_from_cache = True
                 return cached
         return self.derive_data_key(header)
 
@@ -262,26 +261,27 @@ class LocalStore(Backend):
             store_id=header.store_id, slot_id=slot.slot_id, options=options if options is not None else self.options
         )
 
-    def slot_kek(self, header: envelope.Header, slot: envelope.Slot, level: Protection | None = None) -> bytes:
-        """The KEK of one slot from its level (may prompt, or fail locked); wrong passphrases are counted."""
-        level = level or protection(slot.kind, for_reading=True)
+    def slot_kek(self, header: envelope.Header, slot: envelope.Slot) -> bytes:
+        """The KEK of one slot from its level (may prompt, or fail locked), checked against the slot's wrap."""
+        return self._open_slot(header, slot, protection(slot.kind, for_reading=True))[0]
+
+    def _open_slot(self, header: envelope.Header, slot: envelope.Slot, level: Protection) -> tuple[bytes, bytes]:
+        """(KEK, DEK) of one slot; wrong passphrases are counted and slowed down."""
         attempts = self._attempt_counter(header) if level.counts_attempts else None
         if attempts is not None:
             attempts.wait()
         kek = level.derive(slot.params, self._slot_context(header, slot))
         try:
-            envelope.unwrap_slot(header, slot, kek)
+            dek = envelope.unwrap_slot(header, slot, kek)
         except AuthError:
             if attempts is not None:
                 attempts.failed()
             raise
         if attempts is not None:
             attempts.succeeded()
-        return kek
+        return kek, dek
 
-    def derive_data_key(
-        self, header: envelope.Header, level: Protection | None = None, *, only: int | None = None
-    ) -> bytes:
+    def derive_data_key(self, header: envelope.Header, *, only: int | None = None) -> bytes:
         """The DEK from a key slot itself, never from a cache (``unlock`` checks the passphrase so). Slots that need
         no person are tried first; ``only``: that slot alone. A slot whose level caches after a read (ssh-agent)
         puts the DEK in the session cache."""
@@ -292,23 +292,18 @@ class LocalStore(Backend):
         failures: list[tuple[envelope.Slot, CredstoreError]] = []
         for slot in ordered:
             try:
-                slot_level = (
-                    level if level is not None and len(ordered) == 1 else protection(slot.kind, for_reading=True)
-                )
-                kek = self.slot_kek(header, slot, slot_level)
+                level = protection(slot.kind, for_reading=True)
+                kek, dek = self._open_slot(header, slot, level)
             except CredstoreError as exc:
                 failures.append((slot, exc))
                 continue
-            self._dek = envelope.unwrap_slot(header, slot, kek)
-            self._dek_from_cache = False
+            self._dek = dek
             self.opened_slot = slot.slot_id
             self.slot_keks[slot.slot_id] = kek
-            import time
-
             SlotUse(self.state_dir, header.store_id).used(slot.slot_id, time.time())
-            if slot_level.caches_after_read and self.dek_cache is not None:
-                self.dek_cache.put(header.store_id, self._dek)
-            return self._dek
+            if level.caches_after_read and self.dek_cache is not None:
+                self.dek_cache.put(header.store_id, dek)
+            return dek
         raise self._none_opened(failures)
 
     def _none_opened(self, failures: list[tuple[envelope.Slot, CredstoreError]]) -> CredstoreError:
@@ -442,7 +437,6 @@ class LocalStore(Backend):
             self._watch(new_header.store_id).remember(new_header.generation)
             self._pin().remember(new_header.store_id, strength_of(new_header), kinds_of(new_header))
             self._dek = dek
-            self._dek_from_cache = False
             if self.dek_cache is not None:
                 # An unlock in progress stays valid (under the new key and id); a store left with no caching level
                 # is locked again. Other logins' copies are under the old id: never found again.
