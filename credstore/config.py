@@ -211,9 +211,13 @@ def ssh_index_path(environ: Mapping[str, str] = os.environ) -> Path:
 def _read_ssh_index(environ: Mapping[str, str]) -> dict[str, list[str]]:
     """fingerprint -> profiles, from the index; empty when there is none (one failed open on the hot path)."""
     try:
-        with open(ssh_index_path(environ), "rb") as handle:
-            text = handle.read(1 << 20).decode("ascii", "replace")
+        fd = os.open(ssh_index_path(environ), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
+        return {}
+    try:
+        with open(fd, "rb") as handle:
+            text = handle.read(1 << 20).decode("ascii", "replace")
+    except OSError:  # a directory, an I/O error: no index (the choice is a convenience)
         return {}
     index: dict[str, list[str]] = {}
     for line in text.splitlines():
