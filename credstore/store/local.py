@@ -570,20 +570,25 @@ class LocalStore(Backend):
     def remove_slot(self, slot_id: int) -> envelope.Slot:
         """Remove one key slot; the last one is refused (the store could never be opened again)."""
         removed: list[envelope.Slot] = []
+        self._refuse_last(self.read_header()[0], slot_id)  # before asking for any key
 
         def transform(header: envelope.Header, dek: bytes) -> tuple[envelope.Header, bytes, list[envelope.Slot]]:
-            slot = _find_slot(header, slot_id, self.profile)
-            if len(header.slots) == 1:
-                raise UsageError(
-                    f"slot {slot_id} is the last key slot of profile '{self.profile}': removing it would leave the "
-                    "store unopenable; add another first (credstore protect add LEVEL), or change the level with "
-                    "credstore protect LEVEL"
-                )
+            slot = self._refuse_last(header, slot_id)
             removed.append(slot)
             return header.without_slot(slot_id), dek, [slot]
 
         self._rewrite_slots(transform)
         return removed[0]
+
+    def _refuse_last(self, header: envelope.Header, slot_id: int) -> envelope.Slot:
+        slot = _find_slot(header, slot_id, self.profile)
+        if len(header.slots) == 1:
+            raise UsageError(
+                f"slot {slot_id} is the last key slot of profile '{self.profile}': removing it would leave the "
+                "store unopenable; add another first (credstore protect add LEVEL), or change the level with "
+                "credstore protect LEVEL"
+            )
+        return slot
 
     def rotate_slot(self, slot_id: int) -> envelope.Slot:
         """A fresh KEK for the same secret of one slot (ssh-agent: a new salt, so captured signatures stop
