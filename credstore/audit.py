@@ -39,6 +39,13 @@ from credstore import config
 
 EVENTS = (
     "init",
+    "protect",
+    "protect-add",
+    "protect-remove",
+    "protect-rotate-slot",
+    "passwd",
+    "rekey",
+    "accept-store",
     "set",
     "rm",
     "rotate",
@@ -102,6 +109,9 @@ def make_line(
     command: str | None = None,
     via: str | None = None,
     outcome: str | None = None,
+    key: str | None = None,
+    slot: int | None = None,
+    level: str | None = None,
     now: float | None = None,
 ) -> bytes:
     """One JSON line. Only names, sources and identifiers: there is deliberately no parameter for a value."""
@@ -133,6 +143,13 @@ def make_line(
         record["via"] = via
     if outcome is not None:
         record["outcome"] = outcome
+    # The SSH key (public key fingerprint, never a signature) that chose the profile or opened a key slot.
+    if key is not None:
+        record["key"] = key
+    if slot is not None:
+        record["slot"] = slot
+    if level is not None:
+        record["level"] = level
     return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
 
 
@@ -220,7 +237,7 @@ def format_event(item: Mapping[str, object]) -> str:
     names = item.get("names")
     if isinstance(names, Sequence) and not isinstance(names, str) and names:
         parts.append(",".join(str(n) for n in names))
-    for key in ("command", "via", "outcome", "pid", "tty"):
+    for key in ("key", "slot", "level", "command", "via", "outcome", "pid", "tty"):
         if item.get(key) is not None:
             parts.append(f"{key}={item[key]}")
     return " ".join(parts)

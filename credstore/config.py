@@ -100,20 +100,158 @@ def lock_timeout(environ: Mapping[str, str] = os.environ) -> float:
 
 
 def profile_name(explicit: str | None = None, environ: Mapping[str, str] = os.environ) -> str:
-    """``--profile`` (``explicit``), else ``CREDSTORE_PROFILE``, else ``default``.
+    """``--profile`` (``explicit``), else ``CREDSTORE_PROFILE``, else the profile whose ssh-agent slot holds a key of
+    the person's agent (see :func:`choose_profile`), else ``default``.
 
     Only ``None`` means "not given": an explicitly empty profile (``--profile ""``, ``profile=""``) is a usage error,
     never a silent fall back to another profile. An empty ``CREDSTORE_PROFILE`` counts as unset, since
     ``CREDSTORE_PROFILE=`` (or ``export CREDSTORE_PROFILE=``) is how a shell clears a variable for one command.
-
-    Seam: choosing a person's profile automatically on a shared account (e.g. from the SSH key they logged in
-    with) belongs here.
     """
-    if explicit is None:
-        return check_store_name(environ.get("CREDSTORE_PROFILE") or DEFAULT_PROFILE)
-    if explicit == "":
-        raise UsageError("--profile is empty: name a profile, or leave the option out for $CREDSTORE_PROFILE / default")
-    return check_store_name(explicit)
+    return choose_profile(explicit, environ)[0]
+
+
+#: Automatic choices made in this process: (home, agent socket, $SSH_USER_AUTH) -> (profile, why, key).
+_AUTO_CHOICES: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
+
+
+def choose_profile(explicit: str | None = None, environ: Mapping[str, str] = os.environ) -> tuple[str, str, str | None]:
+    """(profile, why it was chosen, the SSH key fingerprint that chose it or None).
+
+    Without ``--profile`` and ``$CREDSTORE_PROFILE``: when some profile of this home has an ssh-agent key slot (the
+    index ``profiles/ssh-agent.index``, rebuilt by credstore whenever slots change, says so without opening any
+    store), the agent's keys are listed (no signature, no prompt) and the profile whose slot holds one of them is
+    chosen; ``$SSH_USER_AUTH`` (sshd's ``ExposeAuthInfo``: the key the person logged in with) breaks a tie; more
+    than one match is an error naming them; no match is ``default``. A convenience, not authentication: the chosen
+    store still has to be opened by its own key slots.
+    """
+    if explicit is not None:
+        if explicit == "":
+            raise UsageError(
+                "--profile is empty: name a profile, or leave the option out for $CREDSTORE_PROFILE / default"
+            )
+        return check_store_name(explicit), "--profile was given", None
+    if environ.get("CREDSTORE_PROFILE"):
+        return check_store_name(environ["CREDSTORE_PROFILE"]), "$CREDSTORE_PROFILE is set", None
+    key = (str(store_home(environ)), environ.get("SSH_AUTH_SOCK", ""), environ.get("SSH_USER_AUTH", ""))
+    if key not in _AUTO_CHOICES:
+        index = _read_ssh_index(environ)
+        if not index:
+            why = "no --profile, no $CREDSTORE_PROFILE, and no profile has an ssh-agent key slot"
+            _AUTO_CHOICES[key] = (DEFAULT_PROFILE, why, None)
+        else:
+            _AUTO_CHOICES[key] = _choose_by_agent(index, environ)
+    return _AUTO_CHOICES[key]
+
+
+def _choose_by_agent(index: dict[str, list[str]], environ: Mapping[str, str]) -> tuple[str, str, str | None]:
+    from credstore.crypto.ssh_agent import SSHAgent, SSHAgentError
+
+    sock = environ.get("SSH_AUTH_SOCK", "")
+    if not sock:
+        return DEFAULT_PROFILE, "no ssh agent ($SSH_AUTH_SOCK is not set), so no profile was chosen by key", None
+    try:
+        with SSHAgent.connect(sock) as agent:
+            fingerprints = [key.fingerprint for key in agent.list_identities()]
+    except SSHAgentError as exc:
+        return DEFAULT_PROFILE, f"the ssh agent could not be asked ({exc})", None
+    matches: dict[str, str] = {}  # profile -> fingerprint of the agent key its slot holds
+    for fp in fingerprints:
+        for name in index.get(fp, []):
+            matches.setdefault(name, fp)
+    if not matches:
+        return DEFAULT_PROFILE, "no key in the ssh agent belongs to a profile's ssh-agent slot", None
+    if len(matches) > 1:
+        logged_in = _user_auth_fingerprints(environ)
+        narrowed = {name: fp for name, fp in matches.items() if fp in logged_in}
+        if len(narrowed) == 1:
+            ((name, fp),) = narrowed.items()
+            return name, f"the ssh key {fp} you logged in with ($SSH_USER_AUTH) opens its ssh-agent slot", fp
+        listing = ", ".join(f"{name} ({fp})" for name, fp in sorted(matches.items()))
+        raise UsageError(
+            f"the ssh agent holds keys of several profiles: {listing}; choose one with --profile NAME or "
+            "CREDSTORE_PROFILE"
+        )
+    ((name, fp),) = matches.items()
+    return name, f"the ssh agent holds key {fp}, which opens its ssh-agent slot", fp
+
+
+def _user_auth_fingerprints(environ: Mapping[str, str]) -> set[str]:
+    """Fingerprints of the public keys in sshd's ``ExposeAuthInfo`` file (``publickey TYPE BASE64`` lines)."""
+    import base64
+    import binascii
+
+    from credstore.crypto.ssh_agent import fingerprint
+
+    path = environ.get("SSH_USER_AUTH")
+    if not path:
+        return set()
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read(1 << 20).decode("utf-8", "replace")
+    except OSError:
+        return set()
+    found: set[str] = set()
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == "publickey":
+            try:
+                found.add(fingerprint(base64.b64decode(fields[2], validate=True)))
+            except (binascii.Error, ValueError):
+                continue
+    return found
+
+
+SSH_INDEX = "ssh-agent.index"
+
+
+def ssh_index_path(environ: Mapping[str, str] = os.environ) -> Path:
+    return store_home(environ) / "profiles" / SSH_INDEX
+
+
+def _read_ssh_index(environ: Mapping[str, str]) -> dict[str, list[str]]:
+    """fingerprint -> profiles, from the index; empty when there is none (one failed open on the hot path)."""
+    try:
+        fd = os.open(ssh_index_path(environ), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return {}
+    try:
+        with open(fd, "rb") as handle:
+            text = handle.read(1 << 20).decode("ascii", "replace")
+    except OSError:  # a directory, an I/O error: no index (the choice is a convenience)
+        return {}
+    index: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2:
+            index.setdefault(fields[0], []).append(fields[1])
+    return index
+
+
+def update_ssh_index(environ: Mapping[str, str] = os.environ) -> None:
+    """Rebuild ``profiles/ssh-agent.index`` (``FINGERPRINT PROFILE`` lines) from the headers of this home's stores
+    (nothing is decrypted); removed when no store has an ssh-agent slot. Best effort."""
+    from credstore.crypto import envelope
+    from credstore.crypto.ssh_agent import fingerprint
+    from credstore.crypto.sshagent_level import public_key_of
+
+    directory = store_home(environ) / "profiles"
+    lines: list[str] = []
+    with contextlib.suppress(OSError):
+        for path in sorted(directory.glob("*.store")):
+            try:
+                header, _, _ = envelope.parse(fsutil.read_private(path))
+            except Exception:  # noqa: S112 - an unreadable store is simply not indexed
+                continue
+            for slot in header.slots:
+                if slot.kind == "ssh-agent":
+                    with contextlib.suppress(Exception):
+                        lines.append(f"{fingerprint(public_key_of(slot.params))} {path.stem}\n")
+    target = directory / SSH_INDEX
+    with contextlib.suppress(StoreIOError, PermissionProblem, OSError):
+        if lines:
+            fsutil.atomic_replace(target, "".join(sorted(set(lines))).encode("ascii"))
+        elif target.exists():
+            target.unlink()
 
 
 def profile_flag(profile: str) -> str:
@@ -187,15 +325,15 @@ def open_local(
     interactive: bool = False,
     ask_passphrase: Callable[[str], str] | None = None,
     use_session_cache: bool = True,
+    options: Mapping[str, str] | None = None,
 ) -> LocalStore:
     """The profile's local encrypted store (for a vault profile: the one holding its token and cache). Unless
-    ``use_session_cache`` is false, an unlocked data key is looked up in (and a new store's key put into) this
-    login's kernel session keyring, for levels whose ``caches_data_key`` says so."""
-    dek_cache = None
-    if use_session_cache:
-        from credstore.crypto.session_cache import SessionDekCache
+    ``use_session_cache`` is false, an unlocked data key is looked up in this login's kernel session keyring, for
+    levels whose ``caches_data_key`` says so (a new or re-keyed store's key is put there either way). ``options``:
+    level options for opening key slots (``ssh-signature``: recovery without the agent)."""
+    from credstore.crypto.session_cache import SessionDekCache
 
-        dek_cache = SessionDekCache()
+    dek_cache = SessionDekCache()
     name = profile_name(profile, environ)
     path = profile_file(name, environ)
     return LocalStore(
@@ -208,6 +346,9 @@ def open_local(
         lock_timeout=lock_timeout(environ),
         binding=_read_profile_file(path),
         unbound=_legacy_binding,
+        read_cache=use_session_cache,
+        environ=environ,
+        options=options,
     )
 
 
@@ -268,13 +409,18 @@ def _migrate(local: LocalStore, environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def create_local(
-    local: LocalStore, kind: str, facts: Mapping[str, str] | None = None, environ: Mapping[str, str] = os.environ
+    local: LocalStore,
+    kind: str,
+    facts: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] = os.environ,
+    options: Mapping[str, str] | None = None,
 ) -> None:
     """Create the profile's encrypted store at level ``kind`` with its profile file (default: the local backend)."""
     text = encode_facts(facts or {BACKEND: LOCAL})
     local.binding = text
-    local.create(kind)
+    local.create(kind, options=options)
     _write_profile_file(profile_file(local.profile, environ), text)
+    update_ssh_index(environ)
 
 
 def set_routing(local: LocalStore, facts: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> None:

@@ -244,7 +244,13 @@ def build(work: Path) -> list[dict]:
     ]
     bad: list[tuple[str, bytes, str, str, str]] = [
         ("bad-magic", b"CREDSTOX" + data[8:], "basic", "CorruptStoreError", "magic changed"),
-        ("version-2", data[:8] + struct.pack(">H", 2) + data[10:], "basic", "UnsupportedFormatError", "version 2"),
+        (
+            "version-2",
+            data[:8] + struct.pack(">H", 2) + data[10:],
+            "basic",
+            "CorruptStoreError",
+            "a version 1 body labelled version 2 (unknown when written; malformed since version 2 exists)",
+        ),
         ("version-0", data[:8] + struct.pack(">H", 0) + data[10:], "basic", "UnsupportedFormatError", "version 0"),
         (
             "unknown-cipher",
@@ -338,6 +344,281 @@ def build(work: Path) -> list[dict]:
     return vectors
 
 
+# -- version 2: key slots ------------------------------------------------------------------------------------------
+
+#: The public Ed25519 test key of docs/ssh-agent-slot.md (private seed = bytes 32..63). Not a secret.
+SSH_VECTOR_SEED = bytes(range(32, 64))
+
+
+def ssh_vector_signature(store_id: bytes, slot_id: int, salt: bytes) -> tuple[bytes, bytes]:
+    """(public key blob, agent-style signature) of the test key over an ssh-agent slot's challenge."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from credstore.crypto import ssh_slot
+    from credstore.crypto.ssh_agent import ssh_string
+
+    private = Ed25519PrivateKey.from_private_bytes(SSH_VECTOR_SEED)
+    raw_public = private.public_key().public_bytes_raw()
+    blob = ssh_string(b"ssh-ed25519") + ssh_string(raw_public)
+    data = ssh_slot.signed_data(store_id, struct.pack(">H", slot_id), salt)
+    return blob, ssh_string(b"ssh-ed25519") + ssh_string(private.sign(data))
+
+
+def add_ssh_slot(header: envelope.Header, dek: bytes, slot_id: int) -> envelope.Header:
+    from credstore.crypto import ssh_slot, sshagent_level
+
+    salt = os.urandom(ssh_slot.SALT_LEN)
+    blob, signature = ssh_vector_signature(header.store_id, slot_id, salt)
+    kek = ssh_slot.derive_kek(signature, salt, header.store_id, struct.pack(">H", slot_id))
+    params = sshagent_level.encode_params(blob, salt, "vector key")
+    return envelope.wrap_slot(header, slot_id, kek, "ssh-agent", params, dek, created=int(FIXED_TIME))
+
+
+def _seal_entries(header: envelope.Header, dek: bytes, entries: dict[str, tuple[str, bool]], generation: int) -> bytes:
+    snapshot = Snapshot(
+        entries={n: Entry(n, v, s, created=FIXED_TIME, updated=FIXED_TIME) for n, (v, s) in entries.items()},
+        settings={"fingerprint_key": os.urandom(32).hex()},
+    )
+    return envelope.seal(header._replace(generation=generation), dek, encode_payload(snapshot))
+
+
+def reencode_slots(data: bytes, slots: tuple, count: int | None = None) -> bytes:
+    """The same file with other slots (the payload kept: it no longer authenticates)."""
+    header, _, _ = envelope.parse(data)
+    head = header._replace(slots=slots).encode()
+    if count is not None:
+        pos = len(envelope.MAGIC) + 2
+        for _ in range(3):
+            (length,) = struct.unpack_from(">H", head, pos)
+            pos += 2 + length
+        head = head[:pos] + struct.pack(">H", count) + head[pos + 2 :]
+    return head + data[v2_header_end(data) :]
+
+
+def v2_header_end(data: bytes) -> int:
+    _, ad, _ = envelope.parse(data)
+    return len(ad) - 4
+
+
+def build_v2(work: Path, files: dict[str, bytes]) -> list[dict]:
+    """Version 2 (key slots): one vector per slot kind that lives in the file, multi-slot stores, and bad ones."""
+    from credstore.crypto import passphrase
+
+    real_urandom, real_now = os.urandom, envelope._now
+    envelope._now = lambda: int(FIXED_TIME)  # type: ignore[assignment]
+    saved = os.environ.get(passphrase.WEAK_KDF_ENV)
+    os.environ[passphrase.WEAK_KDF_ENV] = "1"
+    try:
+        basic = make_store(work / "v2basic", b"credstore vector v2 basic", BASIC_ENTRIES, 3)
+        # key file + passphrase: made as credstore makes it (init keyfile, set, protect add passphrase)
+        multi = make_store(work / "v2multi", b"credstore vector v2 multi", PASSPHRASE_ENTRIES, 1)
+        multi.kek_context = multi.kek_context._replace(interactive=True, ask_passphrase=lambda _: VECTOR_PASSPHRASE)
+        multi.add_slot("passphrase")
+        # ssh-agent alone, and passphrase + ssh-agent: headers made by hand with the public test key
+        os.urandom = SeededRandom(b"credstore vector v2 ssh")  # type: ignore[assignment]
+        dek = envelope.new_dek()
+        ssh_header = add_ssh_slot(envelope.empty_header(), dek, 1)
+        ssh_data = _seal_entries(ssh_header, dek, PASSPHRASE_ENTRIES, 1)
+        pp_kek_params = passphrase.encode_params(*passphrase.FLOOR, os.urandom(passphrase.SALT_LEN))
+        pp_kek = passphrase.derive_kek(
+            passphrase.normalize(VECTOR_PASSPHRASE), *passphrase.decode_params(pp_kek_params)
+        )
+        dek2 = envelope.new_dek()
+        both = envelope.wrap_slot(envelope.empty_header(), 1, pp_kek, "passphrase", pp_kek_params, dek2)
+        both = add_ssh_slot(both, dek2, 2)
+        both_data = _seal_entries(both, dek2, PASSPHRASE_ENTRIES, 5)
+    finally:
+        os.urandom, envelope._now = real_urandom, real_now  # type: ignore[assignment]
+        if saved is None:
+            os.environ.pop(passphrase.WEAK_KDF_ENV, None)
+        else:
+            os.environ[passphrase.WEAK_KDF_ENV] = saved
+    basic_data = basic.path.read_bytes()
+    multi_data = multi.path.read_bytes()
+    files["v2/keyfile-basic.store"] = basic_data
+    files["v2/keyfile-basic.key"] = basic.path.with_suffix(".key").read_bytes()
+    files["v2/slots-keyfile-passphrase.store"] = multi_data
+    files["v2/slots-keyfile-passphrase.key"] = multi.path.with_suffix(".key").read_bytes()
+    files["v2/slots-keyfile-passphrase-by-passphrase.store"] = multi_data
+    files["v2/ssh-agent-basic.store"] = ssh_data
+    files["v2/slots-passphrase-ssh-agent.store"] = both_data
+    files["v2/slots-passphrase-ssh-agent-by-passphrase.store"] = both_data
+    two = {name: value for name, (value, _) in PASSPHRASE_ENTRIES.items()}
+    five = {name: value for name, (value, _) in BASIC_ENTRIES.items()}
+    v2 = {"format_version": 2}
+    vectors: list[dict] = [
+        {
+            **v2,
+            "file": "v2/keyfile-basic.store",
+            "key": "v2/keyfile-basic.key",
+            "expect": "ok",
+            "generation": 3,
+            "entries": five,
+            "description": "version 2, one key file slot, five entries, generation 3",
+        },
+        {
+            **v2,
+            "file": "v2/slots-keyfile-passphrase.store",
+            "key": "v2/slots-keyfile-passphrase.key",
+            "expect": "ok",
+            "generation": 2,
+            "entries": two,
+            "description": "key file slot 1 + passphrase slot 2, opened by the key file",
+        },
+        {
+            **v2,
+            "file": "v2/slots-keyfile-passphrase-by-passphrase.store",
+            "key": None,
+            "passphrase": VECTOR_PASSPHRASE,
+            "expect": "ok",
+            "generation": 2,
+            "entries": two,
+            "description": "the same bytes without the key file: the passphrase slot opens it",
+        },
+        {
+            **v2,
+            "file": "v2/ssh-agent-basic.store",
+            "key": None,
+            "ssh_seed": SSH_VECTOR_SEED.hex(),
+            "expect": "ok",
+            "generation": 1,
+            "entries": two,
+            "description": "one ssh-agent slot (the public Ed25519 test key of docs/ssh-agent-slot.md), opened "
+            "with the ssh-keygen -Y sign signature over its challenge",
+        },
+        {
+            **v2,
+            "file": "v2/slots-passphrase-ssh-agent.store",
+            "key": None,
+            "ssh_seed": SSH_VECTOR_SEED.hex(),
+            "expect": "ok",
+            "generation": 5,
+            "entries": two,
+            "description": "passphrase slot 1 + ssh-agent slot 2, opened by the ssh key",
+        },
+        {
+            **v2,
+            "file": "v2/slots-passphrase-ssh-agent-by-passphrase.store",
+            "key": None,
+            "passphrase": VECTOR_PASSPHRASE,
+            "expect": "ok",
+            "generation": 5,
+            "entries": two,
+            "description": "the same bytes, opened by the passphrase",
+        },
+    ]
+    header, _, _ = envelope.parse(multi_data)
+    first, second = header.slots
+    ssh_header_parsed, _, _ = envelope.parse(ssh_data)
+    (ssh_slot_parsed,) = ssh_header_parsed.slots
+
+    def flipped(raw: bytes) -> bytes:
+        return bytes([raw[0] ^ 1]) + raw[1:]
+
+    from credstore.crypto import sshagent_level
+
+    blob, _, comment = sshagent_level.decode_params(ssh_slot_parsed.params)
+    other_salt = sshagent_level.encode_params(blob, bytes(32), comment)
+    bad: list[tuple[str, bytes, dict, str, str]] = [
+        (
+            "duplicate-slot-id",
+            reencode_slots(multi_data, (first, second._replace(slot_id=1))),
+            {"key": "v2/slots-keyfile-passphrase.key"},
+            "CorruptStoreError",
+            "two slots with id 1",
+        ),
+        (
+            "slots-out-of-order",
+            reencode_slots(multi_data, (second, first)),
+            {"key": "v2/slots-keyfile-passphrase.key"},
+            "CorruptStoreError",
+            "slot 2 before slot 1 (not canonical)",
+        ),
+        (
+            "unknown-slot-kind",
+            reencode_slots(basic_data, (first._replace(kind="quantum"),)),
+            {"key": "v2/keyfile-basic.key"},
+            "UnsupportedFormatError",
+            "the only slot has level 'quantum'",
+        ),
+        (
+            "slot-kind-not-ascii",
+            reencode_slots(basic_data, (first._replace(kind="kéyfile"),)),
+            {"key": "v2/keyfile-basic.key"},
+            "CorruptStoreError",
+            "a slot level that is not ASCII",
+        ),
+        (
+            "no-slots",
+            reencode_slots(basic_data, (), count=0),
+            {"key": "v2/keyfile-basic.key"},
+            "CorruptStoreError",
+            "slot count 0",
+        ),
+        (
+            "slot-count-33",
+            reencode_slots(basic_data, (first,), count=33),
+            {"key": "v2/keyfile-basic.key"},
+            "CorruptStoreError",
+            "slot count 33 (at most 32)",
+        ),
+        (
+            "keyfile-slot-wrap-flipped",
+            reencode_slots(multi_data, (first._replace(wrapped_dek=flipped(first.wrapped_dek)), second)),
+            {"key": "v2/slots-keyfile-passphrase.key", "passphrase": VECTOR_PASSPHRASE + " (wrong)"},
+            "AuthError",
+            "key file slot's wrapped key changed, and a wrong passphrase for the other slot",
+        ),
+        (
+            "slot-created-changed",
+            reencode_slots(multi_data, (first._replace(created=first.created + 1), second)),
+            {"key": "v2/slots-keyfile-passphrase.key"},
+            "CorruptStoreError",
+            "a slot's creation time changed without re-sealing (bound as payload AD)",
+        ),
+        (
+            "slot-id-changed",
+            reencode_slots(basic_data, (first._replace(slot_id=7),)),
+            {"key": "v2/keyfile-basic.key"},
+            "AuthError",
+            "the slot id changed (bound into the wrap)",
+        ),
+        (
+            "ssh-slot-wrap-flipped",
+            reencode_slots(ssh_data, (ssh_slot_parsed._replace(wrapped_dek=flipped(ssh_slot_parsed.wrapped_dek)),)),
+            {"key": None, "ssh_seed": SSH_VECTOR_SEED.hex()},
+            "AuthError",
+            "ssh-agent slot's wrapped key changed",
+        ),
+        (
+            "ssh-slot-salt-changed",
+            reencode_slots(ssh_data, (ssh_slot_parsed._replace(params=other_salt),)),
+            {"key": None, "ssh_seed": SSH_VECTOR_SEED.hex()},
+            "AuthError",
+            "ssh-agent slot's salt changed: the signature over the real challenge no longer fits it",
+        ),
+        (
+            "ssh-slot-params-malformed",
+            reencode_slots(ssh_data, (ssh_slot_parsed._replace(params=ssh_slot_parsed.params + b"\0"),)),
+            {"key": None},
+            "CorruptStoreError",
+            "ssh-agent slot parameters with a trailing byte",
+        ),
+        (
+            "version-3",
+            basic_data[:8] + struct.pack(">H", 3) + basic_data[10:],
+            {"key": "v2/keyfile-basic.key"},
+            "UnsupportedFormatError",
+            "version 3",
+        ),
+    ]
+    for name, content, extra, expect, description in bad:
+        path = f"v2/bad-{name}.store"
+        files[path] = content
+        vectors.append({**v2, "file": path, **extra, "expect": expect, "description": description})
+    return vectors
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -346,7 +627,13 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="credstore-vectors-"))
     try:
-        vectors = build(work)
+        # v1/ was written by the version 1 writer (see git history) and is frozen: this credstore writes version 2.
+        vectors = build(work) if not (OUT / "v1").exists() else []
+        files: dict[str, bytes] = {}
+        vectors += build_v2(work, files)
+        for path, content in files.items():
+            (work / "out" / path).parent.mkdir(parents=True, exist_ok=True)
+            (work / "out" / path).write_bytes(content)
         written = kept = 0
         for src in sorted((work / "out").rglob("*")):
             if not src.is_file():

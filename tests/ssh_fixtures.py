@@ -8,6 +8,11 @@
 - ``ssh_keys`` (session): an :class:`SSHKeys` factory; ``ssh_keys.make("ed25519")``, ``make("rsa", 3072)``,
   ``make("ecdsa")``... runs ``ssh-keygen`` once per (type, bits, name) and returns an :class:`SSHKey`.
 
+- ``start_sshd(user, directory)``: a real unprivileged ``sshd`` on 127.0.0.1, run *as* ``user`` (a Unix user from
+  ``unix_users``), with its own host key, ``UsePAM no``, ``AllowAgentForwarding yes``, ``ExposeAuthInfo yes``,
+  public-key login only, into that one account. Returns an :class:`SSHServer` (``.ssh(agent, *command)`` runs
+  ``ssh -A`` into it with an agent's keys; ``.stop()``).
+
 Import them into a test module (``from tests.ssh_fixtures import ssh_agent, ssh_keys``) or list
 ``tests.ssh_fixtures`` in conftest's ``pytest_plugins``. Missing programs skip (or fail under
 ``CREDSTORE_REQUIRE_SERVICES=1``) through :func:`tests.fixtures_services.require_binary`.
@@ -205,3 +210,120 @@ def ssh_agent() -> Iterator[AgentProcess]:
 def ssh_keys(tmp_path_factory: pytest.TempPathFactory) -> SSHKeys:
     require_binary("ssh-keygen")
     return SSHKeys(tmp_path_factory.mktemp("ssh-keys"))
+
+
+SSHD_START_TIMEOUT = 20.0
+
+_SSHD_CONFIG = """\
+ListenAddress 127.0.0.1
+Port {port}
+HostKey {host_key}
+PidFile {directory}/sshd.pid
+AuthorizedKeysFile {authorized_keys}
+UsePAM no
+AllowAgentForwarding yes
+ExposeAuthInfo yes
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+StrictModes yes
+PermitUserEnvironment no
+LogLevel VERBOSE
+"""
+
+
+@dataclass
+class SSHServer:
+    """An unprivileged sshd serving one Unix account on 127.0.0.1:``port``."""
+
+    user: str
+    port: int
+    directory: Path
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def ssh(
+        self, agent: AgentProcess, remote: str, *, input: str = "", timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        """``ssh -A`` into the account with ``agent``'s keys (forwarded), running the shell command ``remote``."""
+        argv = [
+            require_binary("ssh"),
+            "-A",
+            "-F",
+            "/dev/null",
+            "-p",
+            str(self.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            f"IdentityAgent={agent.socket}",
+            f"{self.user}@127.0.0.1",
+            remote,
+        ]
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(agent.directory), **agent.env}
+        return subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, env=env)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+def start_sshd(user: str, home: Path, authorized: list[SSHKey]) -> SSHServer:
+    """A real sshd run as ``user`` (whose home is ``home``), accepting ``authorized`` keys for that account only."""
+    import pwd
+
+    from tests.fixtures_services import free_port
+
+    sshd = require_binary("sshd")
+    keygen = require_binary("ssh-keygen")
+    pw = pwd.getpwnam(user)
+    directory = home / ".sshd-test"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    host_key = directory / "host_ed25519"
+    subprocess.run([keygen, "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True, capture_output=True)
+    authorized_keys = directory / "authorized_keys"
+    authorized_keys.write_text("".join(key.public.read_text() for key in authorized))
+    port = free_port()
+    config = directory / "sshd_config"
+    config.write_text(
+        _SSHD_CONFIG.format(port=port, host_key=host_key, directory=directory, authorized_keys=authorized_keys)
+    )
+    log_path = directory / "sshd.log"
+    for path in (directory, host_key, host_key.with_suffix(".pub"), authorized_keys, config):
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+    log_path.touch()
+    os.chown(log_path, pw.pw_uid, pw.pw_gid)
+    # -D: stay in the foreground (this fixture owns the process); -E: log to a file the test can show.
+    process = subprocess.Popen(
+        [require_binary("runuser"), "-u", user, "--", sshd, "-D", "-f", str(config), "-E", str(log_path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    server = SSHServer(user, port, directory, process, log_path)
+    deadline = time.monotonic() + SSHD_START_TIMEOUT
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1)
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            err = process.stderr.read().decode(errors="replace") if process.stderr else ""
+            raise RuntimeError(f"sshd did not start: {err[-1500:]} {server.log()[-1500:]}")
+        time.sleep(0.05)
+    return server

@@ -58,8 +58,9 @@ def test_generation_is_authenticated() -> None:
 
 def test_unknown_version_and_bad_magic() -> None:
     data, _, _ = make()
-    with pytest.raises(UnsupportedFormatError):
-        envelope.parse(data[:8] + struct.pack(">H", 2) + data[10:])
+    for version in (0, 3, 0xFFFF):  # 1 and 2 are read
+        with pytest.raises(UnsupportedFormatError):
+            envelope.parse(data[:8] + struct.pack(">H", version) + data[10:])
     with pytest.raises(CorruptStoreError):
         envelope.parse(b"NOTASTOR" + data[8:])
 

@@ -113,7 +113,7 @@ def case_corrupt(cli):
 def case_unsupported(cli):
     store = stored(cli)
     data = store.read_bytes()
-    write_over(store, data[:8] + b"\x00\x02" + data[10:])
+    write_over(store, data[:8] + b"\x00\x03" + data[10:])
     return cli("get", "WANDB_API_KEY")
 
 

@@ -41,14 +41,27 @@ snapshots = st.builds(
     st.lists(entries, max_size=8, unique_by=lambda e: e.name),
     st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=4),
 )
+slot_lists = st.lists(
+    st.builds(
+        envelope.Slot,
+        slot_id=st.integers(min_value=0, max_value=0xFFFF),
+        kind=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
+        params=st.binary(max_size=300),
+        created=st.integers(min_value=0, max_value=2**64 - 1),
+        wrap_nonce=st.binary(min_size=envelope.NONCE_LEN, max_size=envelope.NONCE_LEN),
+        wrapped_dek=st.binary(
+            min_size=envelope.KEY_LEN + envelope.TAG_LEN, max_size=envelope.KEY_LEN + envelope.TAG_LEN
+        ),
+    ),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda slot: slot.slot_id,
+).map(lambda slots: tuple(sorted(slots, key=lambda slot: slot.slot_id)))
 headers = st.builds(
     envelope.Header,
     store_id=st.binary(min_size=envelope.STORE_ID_LEN, max_size=envelope.STORE_ID_LEN),
     generation=st.integers(min_value=0, max_value=2**64 - 1),
-    kek_kind=st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True),
-    kek_params=st.binary(max_size=300),
-    wrap_nonce=st.binary(min_size=envelope.NONCE_LEN, max_size=envelope.NONCE_LEN),
-    wrapped_dek=st.binary(min_size=envelope.KEY_LEN + envelope.TAG_LEN, max_size=envelope.KEY_LEN + envelope.TAG_LEN),
+    slots=slot_lists,
     payload_salt=st.just(b""),
     payload_nonce=st.just(b""),
     aead=st.just(envelope.AEAD_ID),
@@ -63,13 +76,7 @@ def test_store_file_round_trip_and_canonical(header: envelope.Header, dek: bytes
     data = envelope.seal(header, dek, plaintext)
     parsed, ad, ciphertext = envelope.parse(data)
     # Everything but the per-save salt and nonce is kept as given; those are fresh and of the right size.
-    assert (parsed.store_id, parsed.generation, parsed.kek_kind, parsed.kek_params) == (
-        header.store_id,
-        header.generation,
-        header.kek_kind,
-        header.kek_params,
-    )
-    assert (parsed.wrap_nonce, parsed.wrapped_dek) == (header.wrap_nonce, header.wrapped_dek)
+    assert (parsed.store_id, parsed.generation, parsed.slots) == (header.store_id, header.generation, header.slots)
     assert len(parsed.payload_salt) == envelope.SALT_LEN and len(parsed.payload_nonce) == envelope.NONCE_LEN
     # Canonical: re-encoding the parsed header gives the very bytes, and the AD is exactly header + length.
     head = parsed.encode()
@@ -92,7 +99,12 @@ def test_dek_wrap_round_trip(kek: bytes, dek: bytes, kind: str, params: bytes) -
 @SETTINGS
 @given(data=st.binary(max_size=600))
 def test_parse_of_arbitrary_bytes_fails_only_with_credstore_errors(data: bytes) -> None:
-    for candidate in (data, envelope.MAGIC + data, envelope.MAGIC + b"\x00\x01" + data):
+    for candidate in (
+        data,
+        envelope.MAGIC + data,
+        envelope.MAGIC + b"\x00\x01" + data,
+        envelope.MAGIC + b"\x00\x02" + data,
+    ):
         with contextlib.suppress(CredstoreError):
             envelope.parse(candidate)
 

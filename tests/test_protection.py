@@ -208,7 +208,7 @@ credstore get WANDB_API_KEY
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == KEY
     after = header_of(cli)
-    assert after.store_id == before.store_id
+    assert after.store_id != before.store_id  # a new data key comes with a new store id (issue 13, finding 3)
     assert after.wrapped_dek != before.wrapped_dek
     assert after.kek_params != before.kek_params  # a fresh salt
 
@@ -224,7 +224,7 @@ def test_passwd_on_a_keyfile_store_points_to_protect(cli):
 
 
 def _with_params(header: envelope.Header, params: bytes) -> envelope.Header:
-    return header._replace(kek_params=params)
+    return header.replace(kek_params=params)
 
 
 def _tamper_params(cli: CLI, memory_kib: int, iterations: int, lanes: int) -> None:
@@ -377,7 +377,7 @@ def test_protect_cycle_keyfile_passphrase_keyring_keyfile_keeps_every_entry(cli,
     assert "weakest" in result.stderr
     assert key_path.exists()
     assert values() == entries
-    assert header_of(cli).store_id == store_id
+    assert header_of(cli).store_id != store_id  # each protect made a new data key, and so a new store id
     leftover = subprocess.run(
         [sys.executable, "-c", f"import keyring; print(keyring.get_password('credstore', {account!r}))"],
         capture_output=True,

@@ -19,7 +19,6 @@ from credstore.errors import (
     AuthError,
     CorruptStoreError,
     CredstoreError,
-    LockedError,
     NotFoundError,
     RollbackError,
     UnsupportedFormatError,
@@ -47,7 +46,7 @@ ENTRIES = {
     "MULTI_LINE": "line one\nline two\n\ttab",
     "UNICODE": "pässwörd ✓",
 }
-FIELD_NAMES = [
+V1_FIELD_NAMES = [
     "aead",
     "store_id",
     "generation",
@@ -58,20 +57,38 @@ FIELD_NAMES = [
     "payload_salt",
     "payload_nonce",
 ]
+SLOT_FIELD_NAMES = ["slot_id", "kek_kind", "kek_params", "slot_created", "wrap_nonce", "wrapped_dek"]
 MASKS = (0x01, 0x80, 0xFF)
 
 Corrupt, Auth, Unsupported = "CorruptStoreError", "AuthError", "UnsupportedFormatError"
 
 
 def regions(data: bytes) -> list[tuple[str, int, int]]:
-    """(name, start, end) of every part of a v1 store file, in order."""
+    """(name, start, end) of every part of a store file (version 1 or 2), in order."""
     out = [("magic", 0, 8), ("version", 8, 10)]
     pos = 10
-    for name in FIELD_NAMES:
+
+    def field(name: str) -> None:
+        nonlocal pos
         (length,) = struct.unpack_from(">H", data, pos)
         out.append((f"{name}.len", pos, pos + 2))
         out.append((name, pos + 2, pos + 2 + length))
         pos += 2 + length
+
+    if struct.unpack_from(">H", data, 8)[0] == 1:
+        for name in V1_FIELD_NAMES:
+            field(name)
+    else:
+        for name in ("aead", "store_id", "generation"):
+            field(name)
+        (count,) = struct.unpack_from(">H", data, pos)
+        out.append(("slot_count", pos, pos + 2))
+        pos += 2
+        for _ in range(count):
+            for name in SLOT_FIELD_NAMES:
+                field(name)
+        field("payload_salt")
+        field("payload_nonce")
     out.append(("payload_len", pos, pos + 4))
     out.append(("body", pos + 4, len(data)))
     return out
@@ -85,7 +102,12 @@ def expected_for_flip(region: str, level: str) -> set[str]:
         "magic": {Corrupt},
         "version": {Unsupported},
         "aead": {Unsupported},
-        "store_id": {Auth},  # bound into the DEK wrap's associated data
+        # Bound into the DEK wrap's associated data, but refused before that: not the store id credstore remembers
+        # for this profile (issue 13, finding 6).
+        "store_id": {Corrupt},
+        "slot_count": {Corrupt},
+        "slot_id": {Auth},  # bound into the wrap (slot 0 would be version 1's wrap: also another AD)
+        "slot_created": {Corrupt},  # bound into the payload's associated data only
         "generation": {Corrupt},  # bound into the payload's associated data only (a save never needs the KEK)
         "kek_kind": {Unsupported, Corrupt},  # an unknown level, or not ASCII
         "wrap_nonce": {Auth},
@@ -95,8 +117,9 @@ def expected_for_flip(region: str, level: str) -> set[str]:
         "payload_len": {Corrupt},
         "body": {Corrupt},
     }.get(region)
-    if level != "keyfile" and region in ("kek_params", "store_id", "wrap_nonce", "wrapped_dek"):
-        # Other levels: parameters go into the KDF (wrong key -> AuthError) or fail its bounds check.
+    if level != "keyfile" and region in ("kek_params", "wrap_nonce", "wrapped_dek", "slot_id"):
+        # Other levels: parameters go into the KDF (wrong key -> AuthError) or fail its bounds check; an unlocked
+        # store opens with the cached data key and the payload fails instead.
         return {Auth, Corrupt, Unsupported}
     if region == "kek_params":
         return {Corrupt, Auth, Unsupported}
@@ -236,11 +259,11 @@ def test_header_spliced_from_other_stores(tamperer: Tamperer, tmp_path: Path) ->
         "forged body under own header": good[:head_len] + forged[forged_head:],
     }
     expected = {
-        # Key file: the other header's DEK is wrapped under another key file. Passphrase: both stores share the test
-        # passphrase, so the other DEK unwraps and the payload fails instead. Never a value.
-        "other store's header": {Auth} if tamperer.level == "keyfile" else {Auth, Corrupt},
+        # Another store id than the one credstore remembers for this profile: refused before any key is derived
+        # (issue 13, finding 6). Never a value.
+        "other store's header": {Corrupt},
         "this header on other body": {Corrupt},
-        "same-KEK forged header": {Corrupt},
+        "same-KEK forged header": {Corrupt},  # another store id as well
         "forged body under own header": {Corrupt},
     }
     got = {name: tamperer.outcome(data) for name, data in variants.items()}
@@ -349,10 +372,6 @@ def _cli_sample_of_tampered_files(cli, level: str) -> None:
             continue
         expected = expected_for_flip(name, level)
         allowed = {codes[c] for c in expected}
-        if level == "passphrase" and name == "store_id":
-            # The unlock is cached under the store's id: a file with another id is a store nobody unlocked, and
-            # without a terminal that is "locked" (the passphrase would then fail the DEK wrap: AuthError).
-            allowed = {LockedError.exit_code}
         for args in (("get", "WANDB_API_KEY"), ("env",)):
             write_over(path, flip(good, (start + end) // 2, 0x01))
             result = cli(*args)
@@ -400,7 +419,7 @@ def test_kdf_parameters_beyond_the_cap(tmp_path: Path) -> None:
     raised = _raise_memory_cost(header.kek_params)
     if raised is None:
         pytest.fail(f"cannot find the memory cost in the passphrase parameters {header.kek_params!r}: adapt the test")
-    bad = header._replace(kek_params=raised)
+    bad = header.replace(kek_params=raised)
     head = bad.encode()
     old_head = regions(good)[-1][1]
     write_over(store.path, head + good[old_head:])
@@ -452,7 +471,10 @@ def test_format_vectors(vector: dict, tmp_path: Path) -> None:
         asked.append(prompt)
         return vector["passphrase"]
 
-    opened = open_store(home, ask_passphrase=ask) if "passphrase" in vector else open_store(home)
+    kwargs: dict[str, object] = {"ask_passphrase": ask} if "passphrase" in vector else {}
+    if vector.get("ssh_seed"):
+        kwargs["options"] = {"ssh-signature": _vector_ssh_signature(store_path.read_bytes(), vector["ssh_seed"])}
+    opened = open_store(home, **kwargs)
     if vector["expect"] == "ok":
         snapshot = opened.read()
         assert {n: e.value for n, e in snapshot.entries.items()} == vector["entries"]
@@ -463,6 +485,27 @@ def test_format_vectors(vector: dict, tmp_path: Path) -> None:
         assert type(info.value).__name__ == vector["expect"], info.value
     if vector["expect"] in ("UnsupportedFormatError", "CorruptStoreError") and "passphrase" in vector:
         assert asked == [], "KDF parameters out of bounds must be refused before the passphrase is even asked for"
+
+
+def _vector_ssh_signature(data: bytes, seed_hex: str) -> str:
+    """What ``ssh-keygen -Y sign -n credstore-unlock-v1@credstore`` writes for the vector's ssh-agent slot, made with
+    the public test key (docs/ssh-agent-slot.md). A file too damaged to parse gets no signature (it must fail first)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from credstore.crypto import ssh_slot, sshsig
+    from credstore.crypto.ssh_agent import ssh_string
+    from credstore.crypto.sshagent_level import challenge_for
+
+    try:
+        header, _, _ = envelope.parse(data)
+        slot = next(s for s in header.slots if s.kind == "ssh-agent")
+        message = challenge_for(slot.params, header.store_id, slot.slot_id)
+    except (CredstoreError, StopIteration):
+        return "not a signature"
+    private = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex))
+    blob = ssh_string(b"ssh-ed25519") + ssh_string(private.public_key().public_bytes_raw())
+    raw = private.sign(sshsig.signed_data(ssh_slot.NAMESPACE, message))
+    return sshsig.armor(sshsig.encode(blob, ssh_slot.NAMESPACE, ssh_string(b"ssh-ed25519") + ssh_string(raw)))
 
 
 def test_vectors_exist_for_every_format_version() -> None:

@@ -63,13 +63,14 @@ class Context:
             self.profile_arg, environ=self.environ, interactive=self.interactive, ask_passphrase=self.ask_passphrase
         )
 
-    def open_local(self, *, use_session_cache: bool = True) -> LocalStore:
+    def open_local(self, *, use_session_cache: bool = True, options: dict[str, str] | None = None) -> LocalStore:
         return config.open_local(
             self.profile_arg,
             environ=self.environ,
             interactive=self.interactive,
             ask_passphrase=self.ask_passphrase,
             use_session_cache=use_session_cache,
+            options=options,
         )
 
     def open_service(self, name: str, opened: Backend | None = None) -> Backend:
@@ -104,7 +105,9 @@ class Context:
             return
         if "profile" not in fields:
             try:
-                fields["profile"] = self.profile
+                fields["profile"], _, chosen_by = config.choose_profile(self.profile_arg, self.environ)
             except UsageError:  # an invalid --profile fails elsewhere; the audit line never does
-                fields["profile"] = None
+                fields["profile"], chosen_by = None, None
+            if chosen_by is not None and "key" not in fields:
+                fields["key"] = chosen_by  # the ssh key whose slot chose this profile
         audit.record(event, path=config.audit_log(self.environ), environ=self.environ, **fields)

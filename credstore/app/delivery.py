@@ -171,6 +171,15 @@ def resolve(
     return resolved
 
 
+def profile_choice(ctx: Context) -> dict[str, object]:
+    """Which profile ``ctx`` means and why: ``profile``, ``why``, and ``key``, the ssh key fingerprint that chose it
+    (None when it was named or defaulted). Nothing is opened and no signature is asked."""
+    from credstore import config
+
+    name, why, key = config.choose_profile(ctx.profile_arg, ctx.environ)
+    return {"profile": name, "why": why, "key": key}
+
+
 def explain_rows(
     ctx: Context, tokens: Sequence[str], explicit: Mapping[str, str], *, service: str | None = None
 ) -> list[dict[str, object]]:

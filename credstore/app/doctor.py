@@ -114,7 +114,23 @@ def check_store(environ: Mapping[str, str], selected: str) -> tuple[list[Finding
 
 
 def _protection_finding(profile: str, kind: str, store) -> list[Finding]:
-    level = protection(kind, for_reading=True)
+    header = store.read_header()[0]
+    levels = [protection(slot.kind, for_reading=True) for slot in header.slots]
+    if len(levels) == 1 and levels[0].only_slot_warning:
+        return [
+            Finding(
+                "warning",
+                "protection",
+                f"profile '{profile}': {levels[0].only_slot_warning}",
+                f"credstore {_flag(profile)}protect add passphrase   (a recovery slot)",
+            ),
+            *_protection_finding_for(profile, kind, store, levels[0]),
+        ]
+    weakest = min(levels, key=lambda level: level.strength)
+    return _protection_finding_for(profile, kind, store, weakest)
+
+
+def _protection_finding_for(profile: str, kind: str, store, level) -> list[Finding]:
     if level.strength <= 1:
         return [
             Finding(

@@ -38,7 +38,12 @@ def default_level(ctx: Context) -> tuple[str, str]:
 
 
 def create_profile(
-    ctx: Context, level: str | None = None, *, local: LocalStore | None = None, facts: dict[str, str] | None = None
+    ctx: Context,
+    level: str | None = None,
+    *,
+    local: LocalStore | None = None,
+    facts: dict[str, str] | None = None,
+    options: dict[str, str] | None = None,
 ) -> Protection:
     """Create the profile's encrypted store at ``level`` (or the default level) and say which level was used."""
     local = local or ctx.open_local()
@@ -49,7 +54,7 @@ def create_profile(
         note = "; the key is in your OS keyring" if kind == "keyring" else "; no working OS keyring was found"
     else:
         kind, note = protection(level).kind, ""
-    config.create_local(local, kind, facts, ctx.environ)
+    config.create_local(local, kind, facts, ctx.environ, options)
     chosen = protection(kind)
     # One short line in plain words (doctor says where the file is and which keyring backend is used).
     ctx.info(f"created profile '{local.profile}' (protection: {kind}{note})")
@@ -88,23 +93,31 @@ def ensure_profile(ctx: Context, backend: Backend) -> bool:
     return True
 
 
-def unlock(ctx: Context, ttl_seconds: int) -> str | None:
-    """Check the passphrase (always: an unlock already in place proves nothing about this one) and cache the data
-    key for this login session. Returns the note to show, None when the level needs no unlock."""
+def unlock(
+    ctx: Context, ttl_seconds: int, *, ssh_signature: str | None = None, slot_id: int | None = None
+) -> str | None:
+    """Open a key slot (always: an unlock already in place proves nothing about this one) and cache the data key
+    for this login session. Returns the note to show, None when no slot's level needs an unlock.
+    ``ssh_signature``: the armoured ``ssh-keygen -Y sign`` output over the ssh-agent slot's challenge (recovery
+    without the agent)."""
     from credstore.crypto.session_cache import CacheUnavailable, SessionDekCache, session_keyring_shared_with_other_uid
     from credstore.durations import format_duration
 
-    local = ctx.open_local()
+    options = {"ssh-signature": ssh_signature} if ssh_signature is not None else None
+    local = ctx.open_local(options=options)
     header, ad, ciphertext = local.read_header()
-    level = protection(header.kek_kind, for_reading=True)
-    if not level.caches_data_key:
+    levels = [protection(slot.kind, for_reading=True) for slot in header.slots]
+    if not any(level.caches_data_key for level in levels):
+        kinds = "+".join(level.kind for level in levels)
         ctx.warn(
-            f"profile '{local.profile}' uses {level.kind} protection, which needs no unlock (and protects little); "
+            f"profile '{local.profile}' uses {kinds} protection, which needs no unlock (and protects little); "
             f"to require a passphrase: credstore {ctx.profile_flag}protect passphrase"
         )
         return None
+    if ssh_signature is not None:
+        slot_id = _ssh_slot(header, slot_id, local.profile).slot_id
     try:
-        dek = local.derive_data_key(header, level)
+        dek = local.derive_data_key(header, only=slot_id)
     except AuthError:
         ctx.audit("failed-unlock", via="unlock")
         raise
@@ -142,29 +155,99 @@ def lock(ctx: Context) -> bool:
     return removed
 
 
-def passwd(ctx: Context) -> None:
-    """Change the passphrase (the data key is re-wrapped under the new one)."""
-    local = ctx.open_local(use_session_cache=False)
-    kind = local.protection_kind()
-    if kind != "passphrase":
-        raise UsageError(
-            f"profile '{local.profile}' is protected by {kind}, not a passphrase; to use one: "
-            f"credstore {ctx.profile_flag}protect passphrase"
-        )
-    local.change_protection(kind)
-
-
-def protect(ctx: Context, level: str) -> tuple[Protection, Protection, int] | None:
-    """Move the profile to another level, every entry kept: (old level, new level, entries kept), or None when it
-    is at that level already."""
-    from credstore.crypto.session_cache import SessionDekCache
-
+def passwd(ctx: Context, *, drop_other_slots: bool = False) -> None:
+    """Change the passphrase: a new passphrase slot and a new data key (every value re-encrypted, every other slot
+    re-wrapped; see ``LocalStore.rekey``)."""
     local = ctx.open_local(use_session_cache=False)
     header, _, _ = local.read_header()
-    if header.kek_kind == protection(level).kind:
+    slots = [slot for slot in header.slots if protection(slot.kind, for_reading=True).needs_person]
+    if not slots:
+        raise UsageError(
+            f"profile '{local.profile}' is protected by {local.protection_kind()}, not a passphrase; to use one: "
+            f"credstore {ctx.profile_flag}protect passphrase"
+        )
+    target = slots[0].slot_id
+    local.derive_data_key(header, only=target)  # the current passphrase, first (before the new one is asked)
+    local.rekey(renew=target, drop_unopenable=drop_other_slots)
+    ctx.audit("passwd", slot=target)
+
+
+def protect(
+    ctx: Context, level: str, options: dict[str, str] | None = None, *, rekey: bool = True
+) -> tuple[list[Protection], Protection, int] | None:
+    """Replace every key slot by one at ``level`` (and, by default, make a new data key), every entry kept:
+    (old levels, new level, entries kept), or None when the profile has exactly one slot at that level already."""
+    local = ctx.open_local(use_session_cache=False)
+    header, _, _ = local.read_header()
+    if len(header.slots) == 1 and header.kek_kind == protection(level).kind and not options:
         return None
     count = len(local.read().entries)
-    old, new = local.change_protection(level)
-    if not new.caches_data_key:
-        SessionDekCache.remove(header.store_id)
+    old, new = local.change_protection(level, options, rekey=rekey)
+    config.update_ssh_index(ctx.environ)
+    ctx.audit("protect", level=new.kind, outcome="new data key" if rekey else "data key kept")
     return old, new, count
+
+
+def add_slot(ctx: Context, level: str, options: dict[str, str] | None = None) -> dict[str, object]:
+    """Add a key slot at ``level`` (the store is opened first: any existing slot); returns its ``protect list`` row."""
+    local = ctx.open_local()
+    slot = local.add_slot(level, options)
+    config.update_ssh_index(ctx.environ)
+    row = next(row for row in local.slots() if row["slot"] == slot.slot_id)
+    ctx.audit("protect-add", slot=slot.slot_id, level=slot.kind, key=row.get("fingerprint"))
+    return row
+
+
+def remove_slot(ctx: Context, slot_id: int) -> envelope.Slot:
+    local = ctx.open_local()
+    slot = local.remove_slot(slot_id)
+    config.update_ssh_index(ctx.environ)
+    ctx.audit("protect-remove", slot=slot_id, level=slot.kind)
+    return slot
+
+
+def rotate_slot(ctx: Context, slot_id: int) -> envelope.Slot:
+    local = ctx.open_local()
+    slot = local.rotate_slot(slot_id)
+    ctx.audit("protect-rotate-slot", slot=slot_id, level=slot.kind)
+    return slot
+
+
+def list_slots(ctx: Context) -> list[dict[str, object]]:
+    return ctx.open_local().slots()
+
+
+def rekey(ctx: Context, *, drop_other_slots: bool = False) -> envelope.Header:
+    """A new data key for a suspected leak: every value re-encrypted, every slot re-wrapped."""
+    local = ctx.open_local(use_session_cache=False)
+    header = local.rekey(drop_unopenable=drop_other_slots)
+    ctx.audit("rekey", outcome=f"{len(header.slots)} slots re-wrapped")
+    return header
+
+
+def accept_store(ctx: Context) -> envelope.Header:
+    """Accept the profile's store as it is now (after replacing it, or changing its protection, by hand)."""
+    local = ctx.open_local()
+    header = local.accept_store()
+    ctx.audit("accept-store", level="+".join(slot.kind for slot in header.slots))
+    return header
+
+
+def recovery_challenge(ctx: Context, slot_id: int | None = None) -> tuple[int, bytes]:
+    """(slot id, the bytes to sign with ``ssh-keygen -Y sign``) for the profile's ssh-agent slot."""
+    from credstore.crypto.sshagent_level import challenge_for
+
+    local = ctx.open_local()
+    header, _, _ = local.read_header()
+    slot = _ssh_slot(header, slot_id, local.profile)
+    return slot.slot_id, challenge_for(slot.params, header.store_id, slot.slot_id)
+
+
+def _ssh_slot(header: envelope.Header, slot_id: int | None, profile: str) -> envelope.Slot:
+    candidates = [s for s in header.slots if s.kind == "ssh-agent" and (slot_id is None or s.slot_id == slot_id)]
+    if len(candidates) != 1:
+        which = f"slot {slot_id} is not an ssh-agent slot" if slot_id is not None else "name one with --slot"
+        if not candidates and slot_id is None:
+            which = "it has no ssh-agent slot"
+        raise UsageError(f"profile '{profile}': {which}")
+    return candidates[0]

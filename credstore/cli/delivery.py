@@ -87,7 +87,11 @@ def explain(
     ctx: click.Context, tokens: tuple[str, ...], assignments: tuple[str, ...], as_json: bool, service: str | None
 ) -> None:
     """For each variable: the layer that won and the layers it shadowed (secret values masked)."""
-    rows = delivery.explain_rows(context(ctx), tokens, parse_assignments(assignments), service=service)
+    app_ctx = context(ctx)
+    rows = delivery.explain_rows(app_ctx, tokens, parse_assignments(assignments), service=service)
+    chosen = delivery.profile_choice(app_ctx)
+    if chosen["key"] is not None:  # chosen by an ssh key, not by name: say which (on stderr, stdout stays the table)
+        app_ctx.warn(f"profile '{chosen['profile']}' (ssh key {chosen['key']}): {chosen['why']}")
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

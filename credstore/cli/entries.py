@@ -60,12 +60,19 @@ from credstore.store.base import Entry
 @click.option("--proxy", default=None, metavar="URL", help="vault: HTTP proxy to the server (never from http_proxy).")
 @click.option("--approle", is_flag=True, help="vault: log in with AppRole (--role-id; secret id from stdin).")
 @click.option("--role-id", default=None, metavar="ID", help="vault: AppRole role id.")
+@click.option(
+    "--ssh-key",
+    default=None,
+    metavar="FILE.pub|SHA256:FP",
+    help="ssh-agent: which key of the agent (default: the only usable one).",
+)
 @click.pass_context
-def init(ctx: click.Context, protection_level: str | None, backend: str, **vault: object) -> None:
+def init(ctx: click.Context, protection_level: str | None, backend: str, ssh_key: str | None, **vault: object) -> None:
     """Create the profile's encrypted store, or connect the profile to OpenBao / Vault (--backend vault).
 
     \b
     passphrase  Argon2id over a passphrase (terminal, hidden; or one line on stdin)
+    ssh-agent   a signature by a key in your ssh agent (no typing; works through ssh -A)
     keyring     a random key in your OS keyring (Secret Service / Keychain)
     keyfile     a key file beside the store (weakest)
 
@@ -85,7 +92,7 @@ def init(ctx: click.Context, protection_level: str | None, backend: str, **vault
             "--url, --user, --service, --ca-cert, --cache-max-age, --proxy and --approle need --backend vault"
         )
     app_ctx = passphrase_context(ctx)
-    protection.create_profile(app_ctx, protection_level)
+    protection.create_profile(app_ctx, protection_level, options={"ssh-key": ssh_key} if ssh_key else None)
     app_ctx.audit("init")
 
 

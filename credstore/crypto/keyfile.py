@@ -22,6 +22,7 @@ class KeyFileProtection(Protection):
     )
     caches_data_key = False  # reading the key file is as cheap as the cache, and no safer to keep twice
     strength = 1
+    one_per_store = True
 
     @staticmethod
     def key_path(ctx: KekContext) -> Path:

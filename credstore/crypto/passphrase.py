@@ -286,6 +286,7 @@ class PassphraseProtection(Protection):
     counts_attempts = True
     needs_unlock = True
     strength = 3
+    needs_person = True
 
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
         ask = ctx.ask_passphrase

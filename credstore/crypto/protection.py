@@ -7,7 +7,12 @@ rely on is said by capabilities on the class (never by comparing ``kind`` string
 - ``caches_data_key``: ``unlock`` may keep the data key in this login's session keyring;
 - ``counts_attempts``: wrong guesses are counted and slowed down (a person types the secret);
 - ``needs_unlock``: without an unlock, commands that never prompt (``env``) find the store locked;
-- ``strength``: a rank for people and ``doctor`` (higher protects against more).
+- ``strength``: a rank for people and ``doctor`` (higher protects against more);
+- ``needs_person``: producing the KEK takes a person (a typed passphrase): a store with several key slots tries the
+  others first;
+- ``caches_after_read``: a read that derived the KEK caches the data key for the session, as ``unlock`` does (a
+  level whose KEK costs a round trip, e.g. an agent signature, so the hot path never pays it twice);
+- ``renewable``: ``protect rotate-slot`` can give the slot a fresh KEK for the same secret (``renew``).
 
 A level that cannot produce the KEK without a person raises ``LockedError`` when ``KekContext.interactive`` is false,
 so a shell profile never blocks.
@@ -19,7 +24,7 @@ To add a level: one module with a ``Protection`` subclass, plus one line in ``LE
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
@@ -30,18 +35,28 @@ KEK_LEN = 32
 # kind (as written in store headers) -> "module:class". Strongest first: the CLI lists them in this order.
 LEVELS: dict[str, str] = {
     "passphrase": "credstore.crypto.passphrase:PassphraseProtection",
+    "ssh-agent": "credstore.crypto.sshagent_level:SSHAgentProtection",
     "keyring": "credstore.crypto.oskeyring:OSKeyringProtection",
     "keyfile": "credstore.crypto.keyfile:KeyFileProtection",
 }
 
 
 class KekContext(NamedTuple):
-    """What a protection level may need: where the store is, and whether it may ask a person."""
+    """What a protection level may need: where the store is, and whether it may ask a person. ``store_id`` and
+    ``slot_id`` name the slot the KEK is for (levels that bind them, e.g. ``ssh-agent``); ``options`` are the level's
+    options from the command line (e.g. ``ssh-key``); ``environ`` the caller's environment (``SSH_AUTH_SOCK``)."""
 
     store_path: Path
     profile: str
     interactive: bool
     ask_passphrase: Callable[[str], str] | None = None
+    store_id: bytes = b""
+    slot_id: int = 0
+    options: Mapping[str, str] | None = None
+    environ: Mapping[str, str] | None = None
+
+    def option(self, name: str) -> str | None:
+        return None if self.options is None else self.options.get(name)
 
 
 def tries_of(ask: Callable[[str], str] | None) -> int:
@@ -77,6 +92,15 @@ class Protection(ABC):
     counts_attempts: bool = False
     needs_unlock: bool = False
     strength: int = 0
+    needs_person: bool = False
+    caches_after_read: bool = False
+    renewable: bool = False
+    #: The KEK lives in one fixed place per store (a key file beside it): a second slot of this level is refused.
+    one_per_store: bool = False
+    #: The KEK depends on the store id and slot id (ssh-agent signs both): a re-key (new store id) renews the slot.
+    binds_slot_id: bool = False
+    #: What ``doctor`` says when a store's only slot is of this level (e.g. lose the ssh key, lose the store).
+    only_slot_warning: str = ""
 
     @abstractmethod
     def create(self, ctx: KekContext) -> tuple[bytes, bytes]:
@@ -92,6 +116,14 @@ class Protection(ABC):
 
     def discard(self, params: bytes, ctx: KekContext) -> None:  # noqa: B027 - optional hook
         """Remove whatever this level kept outside the store (after the store moved to another level)."""
+
+    def renew(self, params: bytes, ctx: KekContext) -> tuple[bytes, bytes]:
+        """A fresh KEK and parameters for the same secret (``renewable`` levels only)."""
+        raise UsageError(f"a {self.kind} slot cannot be rotated; remove it and add a new one")
+
+    def describe_params(self, params: bytes) -> dict[str, str]:
+        """Non-secret facts about a slot for ``protect list`` (e.g. a public key fingerprint)."""
+        return {}
 
 
 def protection(kind: str, *, for_reading: bool = False) -> Protection:

@@ -582,8 +582,8 @@ class ServiceStore(Backend):
                 snapshot = opened.snapshot
                 drop_expired_previous(snapshot, time.time())
                 kek, dek = os.urandom(KEK_LEN), os.urandom(envelope.KEY_LEN)
-                header = opened.header._replace(generation=opened.header.generation + 1)
-                header = envelope.rewrap(header, kek, KIND, b"", dek)
+                header = opened.header._replace(generation=opened.header.generation + 1, slots=())
+                header = envelope.wrap_slot(header, 1, kek, KIND, b"", dek)  # the one slot, under the new key
                 data = envelope.seal(header, dek, encode_payload(snapshot))
                 self._write_group_file(self.next_key_path, kek, dir_st.st_gid)
                 self._write_group_file(self.path, data, dir_st.st_gid)
