@@ -132,7 +132,7 @@ def test_three_wrong_passphrases_are_exit_5(cli):
     for _ in range(3):
         child.expect("Passphrase for credstore profile 'default': ")
         child.sendline("wrong")
-    child.expect("cannot unlock the store: wrong passphrase")
+    child.expect(r"cannot open key slot 1 \(passphrase\): wrong passphrase")
     assert finish(child) == 5
     # every wrong one was counted against the store (the slow-down after 5 sees them all)
     counter = cli.store_dir / "state" / "attempts" / header_of(cli).store_id.hex()
