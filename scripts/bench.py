@@ -46,8 +46,10 @@ import json
 import os
 import platform
 import secrets
+import select
 import shlex
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -62,6 +64,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SYSTEM_PYTHON = "/usr/bin/python3"
 GNU_TIME = "/usr/bin/time"
+COMMAND_TIMEOUT = 120  # seconds; one measured command never legitimately takes this long
 KEY = "local-" + "b3nch" * 10
 PASSPHRASE = "correct horse battery staple"
 SESSION_MARK = "CREDSTORE_BENCH_IN_FRESH_SESSION"
@@ -215,6 +218,7 @@ def session_keyring_note() -> str | None:
 
 
 def run_checked(argv: list[str], what: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    kwargs.setdefault("timeout", 600)
     result = subprocess.run(argv, capture_output=True, check=False, **kwargs)  # type: ignore[call-overload]
     if result.returncode != 0:
         tail = "\n".join(result.stderr.decode(errors="replace").strip().splitlines()[-8:])
@@ -377,7 +381,13 @@ class Command:
             return elapsed
         start = time.perf_counter()
         proc = subprocess.run(
-            self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True, check=False
+            self.argv,
+            env=self.env,
+            cwd=self.cwd,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            timeout=COMMAND_TIMEOUT,
         )
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
@@ -392,7 +402,13 @@ class Command:
             text = output.decode(errors="replace")
         else:
             proc = subprocess.run(
-                self.argv, env=self.env, cwd=self.cwd, stdin=subprocess.DEVNULL, capture_output=True, check=False
+                self.argv,
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                check=False,
+                timeout=COMMAND_TIMEOUT,
             )
             code, text = proc.returncode, proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
         if code != 0:
@@ -413,9 +429,15 @@ def run_on_pty(argv: list[str], env: dict[str, str], cwd: str, typed: bytes) -> 
         finally:
             os._exit(127)
     output = bytearray()
+    deadline = start + COMMAND_TIMEOUT
     try:
         os.write(master, typed)  # the tty buffers it until bash reads its first line
         while True:
+            ready, _, _ = select.select([master], [], [], max(0.0, deadline - time.perf_counter()))
+            if not ready:  # a shell waiting for an answer (an unlock prompt?) would never end: stop it
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise CannotMeasure(f"{argv[0]} on a pty did not exit in {COMMAND_TIMEOUT} s: {bytes(output[-300:])!r}")
             try:
                 chunk = os.read(master, 65536)
             except OSError:  # EIO: the child side closed
@@ -1096,6 +1118,9 @@ def main(argv: list[str] | None = None) -> int:
             interpreter_lines, interpreter_short = describe_interpreter(venv)
     except CannotMeasure as exc:
         print(f"bench: cannot measure: {exc}", file=sys.stderr)
+        return 1
+    except subprocess.TimeoutExpired as exc:
+        print(f"bench: cannot measure: {exc.cmd[0]} did not finish in {exc.timeout:g} s", file=sys.stderr)
         return 1
     load_after = loadavg()
     if float(load_before.split()[0]) > 1.0:
