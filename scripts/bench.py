@@ -612,10 +612,15 @@ def bash_path() -> str:
     return bash
 
 
+# Typed into an interactive shell once before timing: says whether the hook loaded the variables.
+CHECK_TYPED = b'printf "CHECK:%s:\\n" "${WANDB_API_KEY:+loaded}"; exit\n'
+
+
 def interactive_bash(label: str, env: dict[str, str], bashrc: str, expect: str | None) -> Command:
     Path(env["HOME"], ".bashrc").write_text(bashrc)
-    check = b'printf "CHECK:%s:\\n" "${WANDB_API_KEY:+loaded}"; exit\n'
-    return Command(label, [bash_path(), "-i"], env, env["HOME"], typed=b"exit\n", expect=expect, expect_typed=check)
+    return Command(
+        label, [bash_path(), "-i"], env, env["HOME"], typed=b"exit\n", expect=expect, expect_typed=CHECK_TYPED
+    )
 
 
 def exported_environment(shell: Command, work: Path, name: str) -> dict[str, str]:
@@ -841,7 +846,8 @@ def build_plan(lab: Lab, args: argparse.Namespace, peers: Peers | None) -> Plan:
             baseline,
         )
     )
-    add(Row(env_small.label, env_small, baseline, target=at_most_ratio(1.5)))
+    env_small_row = Row(env_small.label, env_small, baseline, target=at_most_ratio(1.5))
+    add(env_small_row)
     passphrase_row = None
     note = session_keyring_note()
     if note is None:
@@ -852,8 +858,8 @@ def build_plan(lab: Lab, args: argparse.Namespace, peers: Peers | None) -> Plan:
         add(passphrase_row)
     else:
         plan.skipped["credstore env (passphrase, unlocked)"] = f"no fresh kernel session keyring: {note}"
-    add(Row("credstore exec -- true", lab.command("credstore exec -- true", small, "exec", "--", "true"), baseline,
-            target=at_most_ratio(1.5)))  # fmt: skip
+    exec_true = lab.command("credstore exec -- true", small, "exec", "--", "true")
+    add(Row(exec_true.label, exec_true, baseline, target=at_most_ratio(1.5)))
     for label, args_ in (
         ("credstore list", ("list",)),
         ("credstore get WANDB_API_KEY", ("get", "WANDB_API_KEY")),
@@ -871,22 +877,29 @@ def build_plan(lab: Lab, args: argparse.Namespace, peers: Peers | None) -> Plan:
     plain_env = lab.home("bash-plain")
     plain = interactive_bash("bash -i without hook", plain_env, "# no credstore\n", expect="CHECK::")
     hooked_env = lab.keyfile_store("bash-hook", 10)
-    hooked = interactive_bash("bash -i, ~/.bashrc = what credstore hook bash prints", hooked_env, hook_text,
-                              expect="CHECK:loaded:")  # fmt: skip
+    label = "bash -i, ~/.bashrc = what credstore hook bash prints"
+    hooked = interactive_bash(label, hooked_env, hook_text, expect="CHECK:loaded:")
     add(Row(hooked.label, hooked, plain, kind="delta", target=at_most_ms(15)))
     readme_env = lab.keyfile_store("bash-readme-line", 10)
-    readme = interactive_bash(f"bash -i, ~/.bashrc = {args.rc_line}", readme_env, args.rc_line + "\n",
-                              expect="CHECK:loaded:")  # fmt: skip
+    label = f"bash -i, ~/.bashrc = {args.rc_line}"
+    readme = interactive_bash(label, readme_env, args.rc_line + "\n", expect="CHECK:loaded:")
     add(Row(readme.label, readme, plain, kind="delta", target=at_most_ms(15)))
     inherited = exported_environment(hooked, lab.work, "hooked")
     if "WANDB_API_KEY" not in inherited:
         raise CannotMeasure("the interactive shell with the hook exported no WANDB_API_KEY")
     nested_plain_env = exported_environment(plain, lab.work, "plain")
-    nested = Command("nested bash -i, inherited credstore's exports", [bash_path(), "-i"], inherited,
-                     hooked_env["HOME"], typed=b"exit\n", expect="CHECK:loaded:",
-                     expect_typed=b'printf "CHECK:%s:\\n" "${WANDB_API_KEY:+loaded}"; exit\n')  # fmt: skip
-    nested_reference = Command("nested bash -i without credstore", [bash_path(), "-i"], nested_plain_env,
-                               plain_env["HOME"], typed=b"exit\n")  # fmt: skip
+    nested = Command(
+        "nested bash -i, inherited credstore's exports",
+        [bash_path(), "-i"],
+        inherited,
+        hooked_env["HOME"],
+        typed=b"exit\n",
+        expect="CHECK:loaded:",
+        expect_typed=CHECK_TYPED,
+    )
+    nested_reference = Command(
+        "nested bash -i without credstore", [bash_path(), "-i"], nested_plain_env, plain_env["HOME"], typed=b"exit\n"
+    )
     add(Row(nested.label, nested, nested_reference, kind="delta", target=at_most_ms(2)))
     # Peers, each against python -c pass; credstore env must beat direnv and pass in the same run.
     if peers is not None:
@@ -895,7 +908,7 @@ def build_plan(lab: Lab, args: argparse.Namespace, peers: Peers | None) -> Plan:
             row = Row(label, command, baseline)
             add(row)
             if label.startswith(("direnv", "pass")):
-                plan.comparisons.append(Comparison(plan.rows[1], row))
+                plan.comparisons.append(Comparison(env_small_row, row))
                 if passphrase_row is not None:
                     plan.comparisons.append(Comparison(passphrase_row, row))
     # Peak RSS.
