@@ -161,11 +161,6 @@ class TestServiceStore(BackendContract):
 class TestOpenBao(BackendContract):
     read_before_create = "empty"
     keeps_entry_times = False  # created / updated are the server's version times
-    # Measured: about 1 read in 16 saw PAIR_A of one modify and PAIR_B of the one before.
-    torn_reads = (
-        "KNOWN GAP: VaultBackend.read() reads each variable on its own (KV v2 has no multi-key read) and ignores the "
-        "writers' lease, so a read can interleave with a multi-variable modify's writes"
-    )
 
     @pytest.fixture
     def backend_factory(self, openbao: OpenBao) -> BackendFactory:

@@ -28,9 +28,11 @@ the data (not taken from version n-1) because a plain ``set`` after a rotation k
 the KV history still holds every older value (up to the mount's ``max_versions``) until ``previous`` is cleared,
 when the older versions are destroyed.
 
-Round trips: ``read()`` costs 2 + 2 x (number of variables) requests: LIST ``vars``, GET ``settings`` and, per
-variable, GET its metadata (current version, times) and GET that exact version's data (reading the version named by
-the metadata makes the pair consistent even when a writer is busy). They run on a small thread pool.
+Round trips: ``read()`` costs 4 + 2 x (number of variables) requests: GET ``lock`` before and after (a read that a
+locked ``modify`` overlapped is done again, so no read sees half of a multi-variable change), LIST ``vars``, GET
+``settings`` and, per variable, GET its metadata (current version, times) and GET that exact version's data (reading
+the version named by the metadata makes the pair consistent even when a writer is busy). They run on a small thread
+pool.
 
 ``modify(change)``: take the profile's write lease, read, apply ``change`` to a copy, write every changed variable
 with ``cas=<version read>`` (0 for new ones), release the lease. KV v2 has no multi-key transaction: the lease is
@@ -91,6 +93,9 @@ from credstore.store.vault.session import (
 )
 
 T = TypeVar("T")
+
+#: How many times ``read`` waits for a writer's lease to be released, or retries after a write it overlapped.
+_READ_TRIES = 20
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _RFC3339_RE = re.compile(
@@ -375,7 +380,28 @@ class VaultBackend(Backend):
 
     def read(self) -> Snapshot:
         with deadline_scope(self.deadline, self._where_server()):
-            return self._read_raw().snapshot
+            return self._read_consistent().snapshot
+
+    def _read_consistent(self) -> _Raw:
+        """A read no writer's ``modify`` interleaved with (KV v2 has no multi-key read): the writers' lease is read
+        before and after, like a seqlock. Each ``modify`` takes and releases it (two new versions), so an unchanged,
+        free lease means no locked write happened in between. While it is held the read waits a little and tries
+        again; a lease that stays held (a crashed writer, until ``lock_ttl``) or keeps moving gets a best-effort
+        read after ``_READ_TRIES``, bounded by the deadline either way."""
+        if not self.lock:
+            return self._read_raw()
+        kv_path = f"{self.path}/lock"
+        raw = None
+        for attempt in range(_READ_TRIES):
+            before, data, _ = self._read_version(kv_path, None)
+            if data is not None and data.get("state") == "held" and attempt < _READ_TRIES - 1:
+                time.sleep(random.uniform(0.005, min(0.1, 0.005 * 2 ** min(attempt, 5))))
+                continue
+            raw = self._read_raw()
+            after, _, _ = self._read_version(kv_path, None)
+            if after == before:
+                return raw
+        return raw if raw is not None else self._read_raw()
 
     # -- writing ----------------------------------------------------------------------------------------------
 
