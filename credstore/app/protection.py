@@ -114,10 +114,12 @@ def unlock(ctx: Context, ttl_seconds: int) -> str | None:
 
 def lock(ctx: Context) -> bool:
     """Forget this login session's unlock of the profile. True if it was unlocked."""
+    from credstore.app import render_cache
     from credstore.crypto.session_cache import SessionDekCache
 
     local = ctx.open_local()
     header, _, _ = local.read_header()
+    render_cache.forget(render_cache.store_home(ctx.environ), ctx.profile)  # what `env` kept goes with the key
     removed = SessionDekCache.remove(header.store_id)
     if removed:
         ctx.audit("lock")

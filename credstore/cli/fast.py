@@ -117,6 +117,15 @@ def run(args: list[str]) -> int | None:
     options = parse_env(rest) if command == "env" else parse_exec(rest)
     if options is None:
         return None
+    if command == "env":
+        import os
+
+        from credstore.app import render_cache
+
+        cached = render_cache.cached_env_text(profile, options, os.environ)
+        if cached is not None:
+            write(cached)
+            return 0
     from credstore.app import delivery
     from credstore.app.context import Context
     from credstore.resolver.gather import parse_assignments

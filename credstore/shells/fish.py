@@ -17,8 +17,6 @@ name); ``set -e`` erases it again. Every value starts with a quote, so none is t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 _OUTSIDE_QUOTES = str.maketrans({"\\": "'\\\\'", "'": "'\\''"})
 
 
@@ -27,7 +25,7 @@ def quote(value: str) -> str:
     return "'" + value.translate(_OUTSIDE_QUOTES) + "'"
 
 
-def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
+def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
     lines = [f"set -e {name}" for name in unsets]
     lines += [f"set -gx {name} {quote(value)}" for name, value in assignments]
     return "".join(line + "\n" for line in lines)
