@@ -269,12 +269,16 @@ def test_another_login_of_the_account_does_not_get_the_cached_render(cli: CLI) -
     assert a.returncode == 0, a.stderr
     # A's login ended with its shell here, so run both logins at once: A keeps its keyring alive while B tries.
     sync = cli.home / "sync"
-    script_a = f"""
+    script_a = (
+        LEAN
+        + f"""
 printf '%s\\n' '{PW}' | credstore unlock || exit 9
 credstore env >/dev/null
+lean env > {sync}.lean
 touch {sync}.a
 i=0; while [ ! -e {sync}.b ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 """
+    )
     import shutil
 
     keyctl = shutil.which("keyctl")
@@ -292,6 +296,96 @@ i=0; while [ ! -e {sync}.b ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
     finally:
         (cli.home / "sync.b").touch()
         proc.wait(timeout=60)
+    a_lean = (cli.home / "sync.lean").read_text()
+    assert "export MY_TOKEN='secret-of-a'" in a_lean and "rc=0" in a_lean  # A's own next env is a cache hit
     assert "secret-of-a" not in b.stdout
     assert b.stdout.split() == ["rc=1", "rc=4"] or b.stdout.split()[-1] == "rc=4"
     assert "rc=0" not in b.stdout
+
+
+def _record_for(gathered, chosen: bool):  # noqa: ANN001, ANN202
+    from credstore.app import render_cache
+    from credstore.resolver.exported import Fingerprinter
+
+    record = render_cache.Record()
+    record.fp_key = gathered.fp_key
+    fp = Fingerprinter(gathered.fp_key) if gathered.fp_key else None
+    for layer in gathered.layers:
+        if layer.source in ("argument", "environment"):
+            continue
+        values = {n: (v.value, v.secret, fp(n, v.value) if fp else "") for n, v in layer.values.items()}
+        record.layers.append((layer.source, values))
+    if gathered.service:
+        record.service, record.service_source, record.service_chosen = gathered.service, gathered.service_source, chosen
+    return render_cache.decode(render_cache.encode(record))  # through the stored form
+
+
+@pytest.mark.parametrize("service", [None, "default", "chosen"])
+@pytest.mark.parametrize("fp_key", ["", "5a" * 32])
+def test_the_cached_plan_is_the_resolver_plan(service: str | None, fp_key: str) -> None:
+    """The lean plan (app/render_cache.py) against resolver/plan.py, over environments that exercise precedence and
+    the refresh marker: nothing set, credstore's own exports, a value changed by hand, a stale marker entry, a
+    value exported before a rotation (not cached: its fingerprint is computed)."""
+    from credstore.app import render_cache
+    from credstore.resolver.exported import MARKER, fingerprint
+    from credstore.resolver.gather import ServiceValues, gather
+    from credstore.store.base import Entry, Snapshot
+
+    key = bytes.fromhex(fp_key) if fp_key else b""
+    entries = {"A": Entry("A", "a1"), "B": Entry("B", "b'1", secret=False), "C": Entry("C", "c\n1")}
+    snapshot = Snapshot(entries=entries, settings={"fingerprint_key": fp_key} if fp_key else {})
+    svc_entries = {"A": Entry("A", "svc-a"), "S": Entry("S", "s1")}
+    values = None if service is None else ServiceValues("team", "service:team", svc_entries, service == "chosen")
+
+    def fps(pairs: dict[str, str]) -> str:
+        return "v1 " + " ".join(f"{n}:{fingerprint(key, n, v) if key else 'x'}" for n, v in sorted(pairs.items()))
+
+    environs = [
+        {},
+        {"A": "a1", "B": "b'1", MARKER: fps({"A": "a1", "B": "b'1"})},
+        {"A": "typed", MARKER: fps({"A": "a1"})},
+        {"A": "old-before-rotation", "GONE": "g", MARKER: fps({"A": "old-before-rotation", "GONE": "g"})},
+        {"S": "by-hand", "C": "c\n1", MARKER: "garbage"},
+        {MARKER: fps({"A": "a1"})},
+    ]
+    for environ in environs:
+        gathered = gather("profile:default", snapshot, [], {}, environ, values)
+        expected = gathered.plan(environ)
+        got = render_cache.plan(_record_for(gathered, service == "chosen"), environ)
+        if gathered.warnings:
+            assert got is None
+            continue
+        assert got is not None
+        assignments, unsets, delivered = got
+        assert assignments == expected.assignments, environ
+        assert unsets == expected.unsets, environ
+        assert delivered == {r.name: r.source for r in gathered.resolved() if r.source != "environment"}
+
+
+def test_lean_helpers_agree_with_the_reference_ones(tmp_path) -> None:
+    from credstore import config
+    from credstore.app import render_cache
+    from credstore.crypto.primitives import hmac_sha256
+    from credstore.resolver.exported import fingerprint
+    from credstore.shells import check_name
+
+    for environ in (
+        {"HOME": str(tmp_path)},
+        {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "d")},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": str(tmp_path / "h")},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "~/x"},
+    ):
+        assert render_cache.store_home(environ) == str(config.store_home(environ))
+    for key in (b"", b"k", b"k" * 64, b"k" * 65, bytes(range(200))):
+        for message in (b"", b"x", b"A\0value" * 50):
+            assert render_cache._hmac_sha256(key, message) == hmac_sha256(key, message)  # noqa: SLF001
+    assert render_cache.fingerprint(b"k" * 32, "A", "v\u00e9") == fingerprint(b"k" * 32, "A", "v\u00e9")
+    import re
+
+    for name in ("A", "_", "a1", "1a", "", "A-B", "\u00e9", "A B", "ABC_def_123", "\u0661", "a\n"):
+        ok = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
+        try:
+            check_name(name)
+            assert ok, name
+        except Exception:
+            assert not ok, name
