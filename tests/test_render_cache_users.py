@@ -79,7 +79,9 @@ out(rc=env[0], env=env[1], err=env[2])
 
 
 def test_another_uid_in_the_session_keyring_can_neither_read_nor_change_the_render(
-    unix_users, user_python, helper_dir: Path  # noqa: F811 - the fixture imported above
+    unix_users,
+    user_python,
+    helper_dir: Path,  # noqa: F811 - the fixture imported above
 ) -> None:
     alice, bob = unix_users.create("csa"), unix_users.create("csb")
     steps = [
