@@ -33,7 +33,6 @@ survives a compromised account, forward to syslog / auditd (a seam: ``record`` i
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import sys
@@ -240,8 +239,10 @@ def _rotate(path: str, fd: int, st: os.stat_result) -> bool:
         if (current.st_dev, current.st_ino) != (st.st_dev, st.st_ino):
             return True  # another writer rotated it meanwhile
         for n in range(KEEP - 1, 0, -1):
-            with contextlib.suppress(FileNotFoundError):
+            try:  # noqa: SIM105 - no contextlib on the hot path (it is only imported here)
                 os.rename(f"{path}.{n}", f"{path}.{n + 1}")
+            except FileNotFoundError:
+                pass
         os.rename(path, f"{path}.1")
         return True
     finally:

@@ -3,7 +3,6 @@ Python API). Every read that hands values out is audited here, names only, with 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 
@@ -52,9 +51,14 @@ def env_text(
     fmt: str = "shell",
     prefix: str | None = None,
     target: str | None = None,
+    hook: bool = False,
 ) -> str:
     """The whole text ``credstore env`` prints, built before anything is written. Never prompts: give a context
-    without ``ask_passphrase`` (a locked store is an error, exit 4)."""
+    without ``ask_passphrase`` (a locked store is an error, exit 4). ``hook``: also export the generation the shell
+    hook compares (``app/render_cache.py``)."""
+    import time
+
+    checked_at = time.time()
     from credstore import shells
     from credstore.resolver.deliver import check_output_options, render_env
 
@@ -64,8 +68,13 @@ def env_text(
     gathered = gather_for(ctx, tokens, explicit, service)
     text = render_env(gathered, ctx.environ, shell=shell, fmt=fmt, prefix=prefix)
     _audit_read(ctx, "env", gathered)
+    record = None
     if before is not None:
-        _remember_render(ctx, gathered, before, chosen=service is not None)
+        record = _remember_render(ctx, gathered, before, chosen=service is not None)
+    if hook:
+        from credstore.app import render_cache
+
+        text += render_cache.generation_text(record, checked_at, shell, ctx.environ)
     return text
 
 
@@ -88,15 +97,17 @@ def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
         return None
 
 
-def _remember_render(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool) -> None:
-    """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``). Never fails."""
-    with contextlib.suppress(CredstoreError, OSError, ValueError):
-        _remember_render_or_raise(ctx, gathered, files, chosen)
+def _remember_render(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool):
+    """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``): the record kept,
+    or None. Never fails."""
+    try:
+        return _remember_render_or_raise(ctx, gathered, files, chosen)
+    except (CredstoreError, OSError, ValueError):
+        return None
 
 
-def _remember_render_or_raise(
-    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool
-) -> None:
+def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool):
+    # -> render_cache.Record | None
     import time
 
     from credstore.app import render_cache
@@ -108,14 +119,14 @@ def _remember_render_or_raise(
 
     local = ctx.open_local()
     if not isinstance(local, LocalStore):
-        return
+        return None
     header = local.read_header()[0]
     level = protection(header.kek_kind, for_reading=True)
     if level.caches_data_key:
         # Never longer than the unlock: the data key's own (authenticated) expiry in this login's session cache.
         found = session_secret.get_with_expiry(header.store_id.hex())
         if found is None:
-            return
+            return None
         ttl = found[1] - int(time.time())
         dek_name = header.store_id.hex()
     else:
@@ -130,13 +141,13 @@ def _remember_render_or_raise(
     stored = [layer for layer in gathered.layers if layer.source not in (ARGUMENT, ENVIRONMENT)]
     if gathered.service is not None:
         if gathered.service_source != f"service:{gathered.service}":
-            return  # a service on OpenBao: not cached
+            return None  # a service on OpenBao: not cached
         account = ctx.open_service(gathered.service)
         service_files = render_cache.capture([(str(account.path), True), (str(account.key_path), False)])
         again = {n: (e.value, e.secret) for n, e in account.read().entries.items()}
         layer = next(layer for layer in stored if layer.source == gathered.service_source)
         if again != {n: (v.value, v.secret) for n, v in layer.values.items()}:
-            return  # changed while this env ran: the next one reads it in full
+            return None  # changed while this env ran: the next one reads it in full
         record.files += service_files
         record.service, record.service_source, record.service_chosen = gathered.service, gathered.service_source, chosen
     fingerprint_of = Fingerprinter(gathered.fp_key) if gathered.fp_key else None
@@ -148,7 +159,7 @@ def _remember_render_or_raise(
             fp = fingerprint_of(name, value.value) if fingerprint_of is not None else ""
             values[name] = (value.value, value.secret, fp)
         record.layers.append((layer.source, values))
-    render_cache.remember(record, ttl)
+    return record if render_cache.remember(record, ttl) else None
 
 
 def exec_environment(

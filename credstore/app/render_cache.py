@@ -27,7 +27,6 @@ nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from credstore.crypto import session_secret
@@ -360,6 +359,9 @@ def _attribution_warning_due(record: Record, environ, env_values: set[str]) -> b
 
 def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | None:
     """What ``credstore env`` prints, from this login's render cache; None when the full road must run."""
+    import time
+
+    checked_at = time.time()
     if options["tokens"] or options["sets"] or options["fmt"] != "shell":
         return None
     if options["prefix"] is not None or options["target"] is not None:
@@ -381,6 +383,8 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
 
     shell = options["shell"] or shells.detect_shell(environ)
     text = shells.render(assignments, unsets, shell=shell)
+    if options.get("hook"):
+        text += generation_text(record, checked_at, shell, environ)
     from credstore import audit
 
     audit.record(
@@ -394,6 +398,55 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
     return text
 
 
+# -- the generation marker the shell hook reads with builtins (shells/posix_hook.py) --------------------------------
+
+GENERATION = "CREDSTORE_GENERATION"
+
+
+def generation_text(record: Record | None, checked_at: float, shell: str, environ) -> str:
+    """The line ``env --hook`` adds: export the token of what the shell now holds (and write the marker file), or
+    unset a stale one when this profile's render is not cached."""
+    from credstore import shells
+
+    token = None if record is None else write_marker(record, checked_at)
+    if token is not None:
+        return shells.render([(GENERATION, token)], [], shell=shell)
+    if GENERATION in environ:
+        return shells.render([], [GENERATION], shell=shell)
+    return ""
+
+
+def write_marker(record: Record, checked_at: float) -> str | None:
+    """Write ``hook-<profile>`` in the private runtime directory: the token, the expiry, the files to watch, with
+    an mtime just before ``checked_at`` (when the files were found unchanged), so that any later write to them is
+    newer than the marker for ``[ FILE -nt MARKER ]``. Returns the token, or None when not possible."""
+    from _blake2 import blake2b
+
+    paths = [path for path, _key, _header in record.files]
+    if any("\n" in path for path in paths):
+        return None
+    described = _SEP.join([record.home, record.profile, str(record.expiry), *(_SEP.join(f) for f in record.files)])
+    token = blake2b(described.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    content = f"{token}\n{record.expiry}\n" + "".join(f"{path}\n" for path in paths)
+    try:
+        directory = session_secret.runtime_directory()
+        name = f"{directory}/hook-{record.profile}"
+        temp = f"{name}.{os.getpid()}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, content.encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+        # A write after the check has a later mtime even on a coarse (jiffy) file clock; shells compare -nt to
+        # the nanosecond (bash 5.1+, zsh 5.9, fish 3). A write in the 0.1 s before only costs one more `env`.
+        stamp = int((checked_at - 0.1) * 1e9)
+        os.utime(temp, ns=(stamp, stamp))
+        os.rename(temp, name)
+    except (session_secret.SessionSecretUnavailable, OSError):
+        return None
+    return token
+
+
 # -- writing (on the full road, after the store was read and checked) ---------------------------------------------
 
 
@@ -402,16 +455,24 @@ def capture(profile_source_files: list[tuple[str, bool]]) -> list[tuple[str, str
     return [describe_file(path, is_store) for path, is_store in profile_source_files]
 
 
-def remember(record: Record, ttl_seconds: int) -> None:
-    """Keep ``record`` for this login (quietly nothing where no session keyring or runtime directory exists)."""
+def remember(record: Record, ttl_seconds: int) -> bool:
+    """Keep ``record`` for this login; False (quietly) where no session keyring or runtime directory exists."""
     if ttl_seconds <= 0:
-        return
-    with contextlib.suppress(session_secret.SessionSecretUnavailable, OSError, ValueError):
+        return False
+    try:
         session_secret.put(secret_name(record.home, record.profile), encode(record), ttl_seconds)
+    except (session_secret.SessionSecretUnavailable, OSError, ValueError):
+        return False
+    return True
 
 
 def forget(home: str, profile: str) -> bool:
-    """Remove the cached render of ``profile`` (``lock`` calls it). True if there was one."""
+    """Remove the cached render of ``profile`` and its hook marker (``lock`` calls it). True if there was one."""
+    try:
+        marker = f"{session_secret.runtime_directory()}/hook-{profile}"
+        os.unlink(marker)
+    except (session_secret.SessionSecretUnavailable, OSError):
+        pass
     try:
         return session_secret.remove(secret_name(home, profile))
     except (OSError, ValueError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 
-from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
+from credstore.shells import CONTAINER_PREFIXES, FORMATS, HOOK_SHELLS, SHELLS
 
 _ENV_VALUE_OPTIONS = {
     "--shell": "shell",
@@ -55,6 +55,7 @@ def parse_env(args: list[str]) -> dict | None:
         "service": None,
         "sets": [],
         "tokens": [],
+        "hook": False,
     }
     rest = list(args)
     while rest:
@@ -62,6 +63,9 @@ def parse_env(args: list[str]) -> dict | None:
         if arg == "--":
             options["tokens"].extend(rest)
             break
+        if arg == "--hook":  # what the shell hook runs: see shells/posix_hook.py (not in click's help)
+            options["hook"] = True
+            continue
         if not arg.startswith("-"):
             options["tokens"].append(arg)
             continue
@@ -110,10 +114,17 @@ def parse_exec(args: list[str]) -> dict | None:
 def run(args: list[str]) -> int | None:
     """Run ``env`` or ``exec`` if ``args`` are simple enough; None means: let the full CLI handle them."""
     parsed = _parse_global(args)
-    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec"):
+    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "hook"):
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
+    if command == "hook":
+        if len(rest) != 1 or rest[0] not in HOOK_SHELLS:
+            return None  # install / uninstall / --help: click
+        from credstore.shells import hook_text
+
+        write(hook_text(rest[0], hook_command()))
+        return 0
     options = parse_env(rest) if command == "env" else parse_exec(rest)
     if options is None:
         return None
@@ -126,29 +137,78 @@ def run(args: list[str]) -> int | None:
         if cached is not None:
             write(cached)
             return 0
+        if options["hook"]:
+            return _env_for_hook(profile, options)
+        return run_env_full(profile, options)
     from credstore.app import delivery
     from credstore.app.context import Context
     from credstore.resolver.gather import parse_assignments
 
     explicit = parse_assignments(options["sets"])
-    if command == "env":
-        text = delivery.env_text(
-            Context(profile),  # never asks: a locked store is exit 4
-            options["tokens"],
-            explicit,
-            service=options["service"],
-            shell=options["shell"],
-            fmt=options["fmt"],
-            prefix=options["prefix"],
-            target=options["target"],
-        )
-        write(text)
-        return 0
     from credstore.cli.terminal import passphrase_asker
 
     ctx = Context(profile, ask_passphrase=passphrase_asker())
     delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
+
+
+def _env_for_hook(profile: str | None, options: dict) -> int:
+    """``env --hook``: as ``env``; when locked, also say on stdout whether this process group owns the terminal,
+    so the hook prompts only in the foreground (a background job reading the terminal would be stopped)."""
+    from credstore.errors import LockedError
+
+    try:
+        return run_env_full(profile, options, hook=True)
+    except LockedError:
+        if _in_foreground():
+            write("# credstore: foreground")
+        raise
+
+
+def _in_foreground() -> bool:
+    import os
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def run_env_full(profile: str | None, options: dict, *, hook: bool = False) -> int:
+    from credstore.app import delivery
+    from credstore.app.context import Context
+    from credstore.resolver.gather import parse_assignments
+
+    text = delivery.env_text(
+        Context(profile),
+        options["tokens"],
+        parse_assignments(options["sets"]),
+        service=options["service"],
+        shell=options["shell"],
+        fmt=options["fmt"],
+        prefix=options["prefix"],
+        target=options["target"],
+        hook=hook,
+    )
+    write(text)
+    return 0
+
+
+def hook_command() -> list[str]:
+    """credstore's own command by absolute path, for the hook: the console script that runs now, else this
+    interpreter with ``-m credstore`` (never a name looked up on PATH, never a pyenv shim)."""
+    import os
+
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "credstore" and os.path.isfile(script) and os.access(script, os.X_OK):
+        return [os.path.abspath(script)]
+    return [os.path.abspath(sys.executable), "-m", "credstore"]
 
 
 def write(text: str) -> None:

@@ -34,6 +34,7 @@ __all__ = [
     "check_value",
     "detect_shell",
     "hook_text",
+    "quote",
     "render",
 ]
 
@@ -87,12 +88,21 @@ def detect_shell(environ) -> str:
     return _BASENAMES.get(base, "sh")
 
 
-def hook_text(shell: str) -> str:
-    """What ``credstore hook SHELL`` prints."""
+def hook_text(shell: str, command: list[str] | tuple[str, ...]) -> str:
+    """What ``credstore hook SHELL`` prints: the shell's hook calling ``command`` (credstore's absolute argv)."""
     if shell not in HOOK_SHELLS:
         raise UsageError(f"no hook for {shell!r}: choose one of {', '.join(HOOK_SHELLS)}")
-    text: str = _module(_BY_NAME[shell].module).HOOK
+    module = _module(_BY_NAME[shell].module)
+    words = [module.quote(word) for word in command]
+    text: str = module.HOOK.replace("@CMD@", " ".join(words)).replace("@EXE@", words[0])
+    text = text.replace("@UID@", str(os.geteuid()))  # fish has no $UID
     return text
+
+
+def quote(shell: str, value: str) -> str:
+    """``value`` as one word of ``shell`` (one of HOOK_SHELLS or sh), in any locale."""
+    quoted: str = _module(_BY_NAME[shell].module).quote(value)
+    return quoted
 
 
 def render(
