@@ -390,3 +390,26 @@ def test_lean_helpers_agree_with_the_reference_ones(tmp_path) -> None:
             assert ok, name
         except Exception:
             assert not ok, name
+
+
+def test_the_lazy_command_table_matches_every_command_module() -> None:
+    from credstore.cli import delivery, entries, imports, main, protection, rotation, service, vault
+
+    defined = {
+        command.name: module.__name__.rsplit(".", 1)[1]
+        for module in (entries, delivery, protection, service, rotation, imports, vault)
+        for command in module.COMMANDS
+    }
+    assert defined == main.COMMAND_MODULES
+
+
+@pytest.mark.parametrize(("command", "module"), [("list", "entries"), ("get", "entries"), ("explain", "delivery")])
+def test_list_get_explain_import_only_their_own_command_module(store: CLI, command: str, module: str) -> None:
+    loaded = _modules(store, command, *(["WANDB_API_KEY"] if command == "get" else []))
+    assert "click" in loaded
+    cli_modules = {m for m in loaded if m.startswith("credstore.cli.")}
+    others = {"credstore.cli." + m for m in ("protection", "service", "rotation", "imports", "vault")} - {
+        "credstore.cli." + module
+    }
+    assert f"credstore.cli.{module}" in cli_modules
+    assert not cli_modules & others

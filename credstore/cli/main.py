@@ -23,7 +23,18 @@ def _exit_code_help() -> str:
     return "\n".join(lines)
 
 
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when that command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return command_of(cmd_name)
+
+
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog=PRECEDENCE_HELP + "\n" + _exit_code_help(),
 )
@@ -45,12 +56,42 @@ def cli(ctx: click.Context, profile: str | None) -> None:
     ctx.obj = {"profile": profile}
 
 
-def _register() -> None:
-    from credstore.cli import delivery, entries, imports, protection, rotation, service, vault
+#: Command name -> the module of ``credstore.cli`` that defines it (in its COMMANDS). Only the module of the command
+#: that runs is imported (``list``, ``get``, ``explain`` start in a few milliseconds); ``--help`` imports them all.
+#: tests/test_hot_path.py checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "entries",
+    "set": "entries",
+    "get": "entries",
+    "rm": "entries",
+    "list": "entries",
+    "add": "entries",
+    "accept-rollback": "entries",
+    "env": "delivery",
+    "exec": "delivery",
+    "explain": "delivery",
+    "unlock": "protection",
+    "lock": "protection",
+    "passwd": "protection",
+    "protect": "protection",
+    "hook": "protection",
+    "doctor": "protection",
+    "service": "service",
+    "use-service": "service",
+    "rotate": "rotation",
+    "status": "rotation",
+    "check": "rotation",
+    "audit": "rotation",
+    "import": "imports",
+    "vault": "vault",
+}
 
-    for module in (entries, delivery, protection, service, rotation, imports, vault):
-        for command in module.COMMANDS:
-            cli.add_command(command)
 
+def command_of(name: str) -> click.Command | None:
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        return None
+    import importlib
 
-_register()
+    module = importlib.import_module(f"credstore.cli.{module_name}")
+    return next((command for command in module.COMMANDS if command.name == name), None)
