@@ -48,7 +48,10 @@ if status is-interactive; and test -x @EXE@
             set __credstore_p $CREDSTORE_PROFILE
         end
         set -l __credstore_m $__credstore_d/credstore/hook-$__credstore_p
-        if test -r $__credstore_m
+        if not test -O $__credstore_m
+            set __credstore_m /dev/shm/credstore-@UID@/hook-$__credstore_p
+        end
+        if test -O $__credstore_m
             set -l __credstore_i 0
             while read -l __credstore_line
                 set __credstore_i (math $__credstore_i + 1)

@@ -24,9 +24,11 @@ _POSIX_HOOK = """\
 case $- in
   *i*)
     if [ -x @EXE@ ]; then
-@PRELUDE@      __credstore_m="${XDG_RUNTIME_DIR:-/run/user/$UID}/credstore/hook-${CREDSTORE_PROFILE:-default}"
+@PRELUDE@      __credstore_m="${XDG_RUNTIME_DIR:-/run/user/$UID}/credstore"
+      [ -O "$__credstore_m" ] || __credstore_m="/dev/shm/credstore-$UID"  # where session_secret falls back to
+      __credstore_m="$__credstore_m/hook-${CREDSTORE_PROFILE:-default}"
       __credstore_skip=
-      if [ -n "${CREDSTORE_GENERATION-}" ] && [ -r "$__credstore_m" ]; then
+      if [ -n "${CREDSTORE_GENERATION-}" ] && [ -O "$__credstore_m" ]; then
         {
           if IFS= read -r __credstore_g && IFS= read -r __credstore_until && \\
             [ "$__credstore_g" = "$CREDSTORE_GENERATION" ] && [ -n "${EPOCHSECONDS-}" ] && \\
