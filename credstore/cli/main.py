@@ -50,8 +50,8 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, profile: str | None) -> None:
     """Per-user encrypted credentials for shared machines.
 
-    Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then put
-    `eval "$(credstore env)"` in your shell profile or run `credstore exec -- CMD`.
+    Store a key once (`printf %s "$KEY" | credstore set WANDB_API_KEY`), then run
+    `credstore hook install` once (every new shell gets the variables) or `credstore exec -- CMD`.
     """
     ctx.obj = {"profile": profile}
 
