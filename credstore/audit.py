@@ -101,6 +101,10 @@ def _json(value: object) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, (list, tuple)):
+        if value and all(isinstance(item, str) for item in value):
+            joined = "".join(value)  # one check over all of them: thousands of plain names stay cheap
+            if joined.isascii() and joined.isprintable() and '"' not in joined and "\\" not in joined:
+                return '["' + '","'.join(value) + '"]'
         return "[" + ",".join(_json(item) for item in value) + "]"
     if isinstance(value, dict):
         return "{" + ",".join(f"{_json(str(k))}:{_json(v)}" for k, v in value.items()) + "}"

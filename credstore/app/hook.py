@@ -104,10 +104,11 @@ def _write(path: str, text: str, mode: int) -> None:
         raise StoreIOError(f"cannot write {path}: {exc.strerror}") from None
 
 
-def install(shell: str, command: Sequence[str], environ: Mapping[str, str]) -> tuple[str, str, bool]:
-    """Write the hook file and make the rc file source it (once). Returns (rc file, hook file, rc changed)."""
+def install(shell: str, command: Sequence[str], probe: str, environ: Mapping[str, str]) -> tuple[str, str, bool]:
+    """Write the hook file (running ``command``, when ``probe`` exists) and make the rc file source it (once).
+    Returns (rc file, hook file, whether the rc file changed)."""
     rc, path = rc_file(shell, environ), hook_file(shell, environ)
-    _write(path, shells.hook_text(shell, list(command)), 0o644)
+    _write(path, shells.hook_text(shell, list(command), probe), 0o644)
     before = _read(rc)
     rest, _found = _without_block(before)
     if rest and not rest.endswith("\n"):

@@ -375,6 +375,7 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
     wanted = options["service"]
     if (wanted or "") != (record.service if record.service_chosen else ""):
         return None
+    environ = dict(environ)  # os.environ encodes and decodes on every lookup: 10,000 names cost milliseconds
     planned = plan(record, environ)
     if planned is None:
         return None
@@ -382,7 +383,7 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
     from credstore import shells
 
     shell = options["shell"] or shells.detect_shell(environ)
-    text = shells.render(assignments, unsets, shell=shell)
+    text = shells.render_checked(assignments, unsets, shell=shell)
     if options.get("hook"):
         text += generation_text(record, checked_at, shell, environ)
     from credstore import audit

@@ -123,7 +123,7 @@ def run(args: list[str]) -> int | None:
             return None  # install / uninstall / --help: click
         from credstore.shells import hook_text
 
-        write(hook_text(rest[0], hook_command()))
+        write(hook_text(rest[0], *hook_command()))
         return 0
     options = parse_env(rest) if command == "env" else parse_exec(rest)
     if options is None:
@@ -200,15 +200,23 @@ def run_env_full(profile: str | None, options: dict, *, hook: bool = False) -> i
     return 0
 
 
-def hook_command() -> list[str]:
-    """credstore's own command by absolute path, for the hook: the console script that runs now, else this
-    interpreter with ``-m credstore`` (never a name looked up on PATH, never a pyenv shim)."""
+#: What the hook runs: the interpreter with this line, not the console script, whose wrapper (pip's template)
+#: imports ``re`` first (a few milliseconds of every shell start).
+HOOK_CODE = "import sys;from credstore.__main__ import main;sys.exit(main())"
+
+
+def hook_command() -> tuple[list[str], str]:
+    """(argv, file) for the hook: credstore run by absolute paths (never looked up on PATH, never a pyenv shim),
+    and the file whose presence says credstore is still installed (the console script, else the package)."""
     import os
 
+    python = os.path.abspath(sys.executable)
     script = sys.argv[0] if sys.argv else ""
     if os.path.basename(script) == "credstore" and os.path.isfile(script) and os.access(script, os.X_OK):
-        return [os.path.abspath(script)]
-    return [os.path.abspath(sys.executable), "-m", "credstore"]
+        return [python, "-c", HOOK_CODE], os.path.abspath(script)
+    import credstore
+
+    return [python, "-c", HOOK_CODE], os.path.abspath(credstore.__file__)
 
 
 def write(text: str) -> None:

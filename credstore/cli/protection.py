@@ -98,7 +98,7 @@ def _print_hook(shell: str) -> click.Command:
     def show() -> None:
         from credstore.cli.fast import hook_command
 
-        sys.stdout.write(hook_text(shell, hook_command()))
+        sys.stdout.write(hook_text(shell, *hook_command()))
 
     return click.Command(shell, callback=show, help=f"Print the {shell} hook (what `hook install` writes).")
 
@@ -117,7 +117,7 @@ def hook_install(shell: str | None) -> None:
     from credstore.cli.fast import hook_command
 
     shell = shell or hook_app.default_shell(os.environ)
-    rc, path, changed = hook_app.install(shell, hook_command(), os.environ)
+    rc, path, changed = hook_app.install(shell, *hook_command(), os.environ)
     if changed:
         terminal.warn(f"{rc} now loads your credentials in new interactive {shell} shells (hook file: {path})")
     else:

@@ -36,6 +36,7 @@ __all__ = [
     "hook_text",
     "quote",
     "render",
+    "render_checked",
 ]
 
 
@@ -88,13 +89,15 @@ def detect_shell(environ) -> str:
     return _BASENAMES.get(base, "sh")
 
 
-def hook_text(shell: str, command: list[str] | tuple[str, ...]) -> str:
-    """What ``credstore hook SHELL`` prints: the shell's hook calling ``command`` (credstore's absolute argv)."""
+def hook_text(shell: str, command: list[str] | tuple[str, ...], probe: str | None = None) -> str:
+    """What ``credstore hook SHELL`` prints: the shell's hook calling ``command`` (credstore's argv, absolute
+    paths) when ``probe`` (default: the command's program) exists, and doing nothing once it is gone."""
     if shell not in HOOK_SHELLS:
         raise UsageError(f"no hook for {shell!r}: choose one of {', '.join(HOOK_SHELLS)}")
     module = _module(_BY_NAME[shell].module)
     words = [module.quote(word) for word in command]
-    text: str = module.HOOK.replace("@CMD@", " ".join(words)).replace("@EXE@", words[0])
+    exe = module.quote(probe if probe is not None else command[0])
+    text: str = module.HOOK.replace("@CMD@", " ".join(words)).replace("@EXE@", exe)
     text = text.replace("@UID@", str(os.geteuid()))  # fish has no $UID
     return text
 
@@ -103,6 +106,16 @@ def quote(shell: str, value: str) -> str:
     """``value`` as one word of ``shell`` (one of HOOK_SHELLS or sh), in any locale."""
     quoted: str = _module(_BY_NAME[shell].module).quote(value)
     return quoted
+
+
+def render_checked(assignments: list[tuple[str, str]], unsets: list[str], *, shell: str) -> str:
+    """``render`` for names and values already checked when they were stored (``app/render_cache.py``): only the
+    unsets, which come from the environment, are checked again."""
+    if shell not in _BY_NAME:
+        raise UsageError(f"unknown shell {shell!r}: choose one of {', '.join(SHELLS)}")
+    names = [check_name(n) for n in unsets]
+    text: str = _module(_BY_NAME[shell].module).render(assignments, names)
+    return text
 
 
 def render(

@@ -36,7 +36,7 @@ HOOK: str | None = """\
 # Non-interactive shells do nothing; a locked profile is offered an unlock (asked on /dev/tty: stdin may be a pipe).
 # A fish that inherited credstore's exports starts no process when the marker file says nothing changed (see
 # credstore/shells/posix_hook.py; fish has no clock builtin, so the unlock's expiry is not checked here).
-if status is-interactive; and test -x @EXE@
+if status is-interactive; and test -e @EXE@
     set -l __credstore_skip 0
     if set -q CREDSTORE_GENERATION
         set -l __credstore_d /run/user/@UID@

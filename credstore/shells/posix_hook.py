@@ -1,9 +1,10 @@
 """The hook text shared by the POSIX shells (bash, zsh): load credentials into interactive shells.
 
-The text is static for one installation: ``@CMD@`` becomes credstore's absolute command (the console script, or
-the interpreter with ``-m credstore``), so PATH order, a missing ``~/.local/bin`` on PATH (Debian's ``~/.profile``
-adds it after sourcing ``~/.bashrc``) or a pyenv shim do not matter, and ``@EXE@`` its first word, which is tested
-first: where credstore is gone the hook does nothing and says nothing.
+The text is static for one installation: ``@CMD@`` becomes credstore's command by absolute path (the installed
+interpreter with ``-c``, which skips the ``import re`` of pip's console-script wrapper), so PATH order, a missing
+``~/.local/bin`` on PATH (Debian's ``~/.profile`` adds it after sourcing ``~/.bashrc``) or a pyenv shim do not
+matter, and ``@EXE@`` the installed console script (or package), tested first: where credstore is gone the hook does
+nothing and says nothing.
 
 A shell that inherited credstore's exports (a subshell, a tmux pane, ``bash`` typed at a prompt) starts no process
 when nothing changed: ``env --hook`` exports ``CREDSTORE_GENERATION`` and writes the same token, the unlock's expiry
@@ -23,7 +24,7 @@ _POSIX_HOOK = """\
 # Non-interactive shells (scp, rsync, cron, `@SHELL@ -c`) do nothing; a locked profile is offered an unlock.
 case $- in
   *i*)
-    if [ -x @EXE@ ]; then
+    if [ -e @EXE@ ]; then
 @PRELUDE@      __credstore_m="${XDG_RUNTIME_DIR:-/run/user/$UID}/credstore"
       [ -O "$__credstore_m" ] || __credstore_m="/dev/shm/credstore-$UID"  # where session_secret falls back to
       __credstore_m="$__credstore_m/hook-${CREDSTORE_PROFILE:-default}"
