@@ -413,3 +413,43 @@ def test_list_get_explain_import_only_their_own_command_module(store: CLI, comma
     }
     assert f"credstore.cli.{module}" in cli_modules
     assert not cli_modules & others
+
+
+def test_exec_and_get_use_the_render_cache_with_the_same_rules(cli: CLI) -> None:
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    show = "sh -c 'echo \"T=[$MY_TOKEN] M=[${CREDSTORE_EXPORTED-unset}]\"'"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show exec; lean exec -- {show}
+show typed; MY_TOKEN=typed lean exec -- {show}
+show get; lean get MY_TOKEN
+show missing; lean exec -- no-such-command-here
+printf v2 | credstore set MY_TOKEN 2>/dev/null
+show after-set; lean exec -- {show}; lean get MY_TOKEN; credstore exec -- {show}; credstore get MY_TOKEN
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["exec"] == "T=[v1] M=[unset]\nrc=0\n"  # the marker never reaches the command
+    assert got["typed"] == "T=[typed] M=[unset]\nrc=0\n"  # the environment still wins
+    assert got["get"] == "v1\nrc=0\n"
+    assert got["missing"] == "rc=127\n"
+    after = got["after-set"]
+    assert after.startswith("rc=1\nrc=1\n") and "T=[v2]" in after and after.rstrip().endswith("v2")
+    log = [json.loads(x) for x in (cli.store_dir / "audit.log").read_text().splitlines()]
+    cached_exec = [e for e in log if e["event"] == "exec"][0]
+    assert cached_exec["command"] == "sh" and cached_exec["sources"] == {"profile:default": ["MY_TOKEN"]}
+    assert any(e["event"] == "get" and audit_names(e) == ["MY_TOKEN"] for e in log)
+
+
+def audit_names(item: dict) -> list[str]:
+    from credstore import audit
+
+    return audit.names_of(item)

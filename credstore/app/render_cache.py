@@ -16,8 +16,9 @@ A later ``env`` uses the cache only when every file still matches (``os.stat`` a
 cryptography), the request is the plain one (no names, no ``--set``, no ``--format`` or ``--prefix``, the same
 service), and, for a passphrase store, the unlocked data key is still there. Then it applies the same precedence and
 the same ``CREDSTORE_EXPORTED`` refresh rule to the current environment (a fingerprint is computed only for a value
-that differs from every cached one), writes the same audit line, and prints the same text. Anything else takes
-the full road, which then refreshes the cache. The cache lives no longer than the unlock (its timeout is the
+that differs from every cached one), writes the same audit line, and prints the same text. ``exec`` (the same
+plan applied to its command's environment) and ``get NAME`` (the profile's value) are served the same way.
+Anything else takes the full road, which then refreshes the cache. The cache lives no longer than the unlock (its timeout is the
 data key's remaining time) and ``lock`` removes it; at the key file level it lives ``KEYFILE_TTL``. Levels whose key
 lives elsewhere (the OS keyring) and OpenBao profiles are never cached (their state changes where no file shows it).
 
@@ -386,17 +387,66 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
     text = shells.render_checked(assignments, unsets, shell=shell)
     if options.get("hook"):
         text += generation_text(record, checked_at, shell, environ)
+    _audit(record, profile, "env", delivered)
+    return text
+
+
+def _usable(profile_arg: str | None, tokens: list, sets: list, service: str | None, environ):
+    """(record, profile) when the cache may answer a plain request for ``service``, else None."""
+    if tokens or sets:
+        return None
+    profile = profile_of(profile_arg, environ)
+    if profile is None:
+        return None
+    record = load(profile, environ)
+    if record is None or (service or "") != (record.service if record.service_chosen else ""):
+        return None
+    return record, profile
+
+
+def cached_exec_environment(profile_arg: str | None, options: dict, environ) -> dict[str, str] | None:
+    """The environment ``credstore exec`` gives its command, from this login's render cache (as
+    ``resolver/deliver.child_environment``), audited; None when the full road must run."""
+    found = _usable(profile_arg, options["tokens"], options["sets"], options["service"], environ)
+    if found is None:
+        return None
+    record, profile = found
+    child = dict(environ)
+    planned = plan(record, child)
+    if planned is None:
+        return None
+    assignments, unsets, delivered = planned
+    for name in unsets:
+        child.pop(name, None)
+    child.update(assignments)
+    child.pop(MARKER, None)
+    _audit(record, profile, "exec", delivered, command=options["command"][0])
+    return child
+
+
+def cached_get(profile_arg: str | None, name: str, environ) -> str | None:
+    """``credstore get NAME`` (the profile's stored value) from this login's render cache, audited; else None."""
+    found = _usable(profile_arg, [], [], None, environ)
+    if found is None:
+        return None
+    record, profile = found
+    source = f"profile:{profile}"
+    for layer_source, values in record.layers:
+        if layer_source == source and name in values:
+            _audit(record, profile, "get", {name: source})
+            return values[name][0]
+    return None
+
+
+def _audit(record: Record, profile: str, event: str, delivered: dict[str, str], command: str | None = None) -> None:
     from credstore import audit
 
-    audit.record(
-        "env",
-        path=os.path.join(record.home, "audit.log"),
-        names=sorted(delivered),
-        sources=delivered,
-        service=record.service or None,
-        profile=profile,
-    )
-    return text
+    fields: dict[str, object] = {"names": sorted(delivered), "sources": delivered, "profile": profile}
+    if event != "get":
+        fields["service"] = record.service or None
+    if command is not None:
+        fields["command"] = command
+    audit.record(event, path=os.path.join(record.home, "audit.log"), **fields)
 
 
 # -- the generation marker the shell hook reads with builtins (shells/posix_hook.py) --------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from credstore.errors import EXIT_CANNOT_EXEC, EXIT_COMMAND_NOT_FOUND, CredstoreError
 from credstore.shells import CONTAINER_PREFIXES, FORMATS, HOOK_SHELLS, SHELLS
 
 _ENV_VALUE_OPTIONS = {
@@ -114,10 +115,20 @@ def parse_exec(args: list[str]) -> dict | None:
 def run(args: list[str]) -> int | None:
     """Run ``env`` or ``exec`` if ``args`` are simple enough; None means: let the full CLI handle them."""
     parsed = _parse_global(args)
-    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "hook"):
+    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "get", "hook"):
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
+    if command == "get" and len(rest) == 1 and not rest[0].startswith("-"):
+        import os
+
+        from credstore.app import render_cache
+
+        value = render_cache.cached_get(profile, rest[0], os.environ)
+        if value is None:
+            return None  # click's `get`: the full read, its messages
+        write(value + "\n")
+        return 0
     if command == "hook":
         if len(rest) != 1 or rest[0] not in HOOK_SHELLS:
             return None  # install / uninstall / --help: click
@@ -140,6 +151,13 @@ def run(args: list[str]) -> int | None:
         if options["hook"]:
             return _env_for_hook(profile, options)
         return run_env_full(profile, options)
+    import os
+
+    from credstore.app import render_cache
+
+    child = render_cache.cached_exec_environment(profile, options, os.environ)
+    if child is not None:
+        _exec(options["command"], child)
     from credstore.app import delivery
     from credstore.app.context import Context
     from credstore.resolver.gather import parse_assignments
@@ -150,6 +168,33 @@ def run(args: list[str]) -> int | None:
     ctx = Context(profile, ask_passphrase=passphrase_asker())
     delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
+
+
+class ExecFailed(CredstoreError):
+    """``exec``: the command could not be started (its exit code: 127 not found, 126 not runnable)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def _exec(command: list[str], child: dict[str, str]) -> None:
+    """``resolver/deliver.exec_command`` without its imports: replace this process with ``command``."""
+    import os
+
+    from credstore.crypto.hardening import restore_for_exec
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    restore_for_exec()  # the command gets the user's core limit back
+    try:
+        os.execvpe(command[0], command, child)  # noqa: S606 - exec without a shell is the point
+    except FileNotFoundError:
+        raise ExecFailed(f"{command[0]}: command not found", EXIT_COMMAND_NOT_FOUND) from None
+    except PermissionError:
+        raise ExecFailed(f"{command[0]}: permission denied", EXIT_CANNOT_EXEC) from None
+    except OSError as exc:
+        raise ExecFailed(f"{command[0]}: {exc.strerror}", EXIT_CANNOT_EXEC) from None
 
 
 def _env_for_hook(profile: str | None, options: dict) -> int:
