@@ -18,9 +18,12 @@ service), and, for a passphrase store, the unlocked data key is still there. The
 the same ``CREDSTORE_EXPORTED`` refresh rule to the current environment (a fingerprint is computed only for a value
 that differs from every cached one), writes the same audit line, and prints the same text. ``exec`` (the same
 plan applied to its command's environment) and ``get NAME`` (the profile's value) are served the same way.
-Anything else takes the full road, which then refreshes the cache. The cache lives no longer than the unlock (its timeout is the
-data key's remaining time) and ``lock`` removes it; at the key file level it lives ``KEYFILE_TTL``. Levels whose key
-lives elsewhere (the OS keyring) and OpenBao profiles are never cached (their state changes where no file shows it).
+Anything else takes the full road, which then refreshes the cache.
+
+The cache lives no longer than the unlock: at a level whose data key is kept for the session its timeout is the
+data key's remaining time and it is used only while that key is there; ``lock`` removes it. At the key file level
+it lives ``KEYFILE_TTL``. A level whose data key was not kept for the session, and OpenBao profiles, are never
+cached (their state changes where no local file shows it).
 
 This module is on the shell-start hot path: it imports ``os``, ``session_secret`` (``_ctypes``, ``_blake2``) and
 nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
