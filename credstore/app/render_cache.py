@@ -35,7 +35,7 @@ import os
 
 from credstore.crypto import session_secret
 
-_VERSION = "credstore-render-2"
+_VERSION = "credstore-render-3"
 MARKER = "CREDSTORE_EXPORTED"
 ENVIRONMENT = "environment"
 #: How long the key file level keeps a render (that level has no unlock to follow).
@@ -175,9 +175,12 @@ def encode(record: Record) -> bytes:
         fields += [path, stat_key, header]
     fields.append(str(len(record.layers)))
     for source, values in record.layers:
+        # column by column (names, values, flags, fingerprints): decoding is then a few slices and a zip
         fields += [source, str(len(values))]
-        for name, (value, secret, fp) in values.items():
-            fields += [name, value, "1" if secret else "0", fp]
+        fields += values
+        fields += [item[0] for item in values.values()]
+        fields += ["1" if item[1] else "0" for item in values.values()]
+        fields += [item[2] for item in values.values()]
     return _SEP.join(fields).encode("utf-8", "surrogateescape")
 
 
@@ -201,10 +204,13 @@ def decode(data: bytes) -> Record | None:
         for _ in range(count):
             source, n = fields[at], int(fields[at + 1])
             at += 2
-            values: dict[str, tuple[str, bool, str]] = {}
-            for _ in range(n):
-                values[fields[at]] = (fields[at + 1], fields[at + 2] == "1", fields[at + 3])
-                at += 4
+            names = fields[at : at + n]
+            flags = [flag == "1" for flag in fields[at + 2 * n : at + 3 * n]]
+            columns = zip(fields[at + n : at + 2 * n], flags, fields[at + 3 * n : at + 4 * n], strict=True)
+            values = dict(zip(names, columns, strict=True))
+            at += 4 * n
+            if len(values) != n:
+                return None
             record.layers.append((source, values))
         if at != len(fields):
             return None
@@ -313,9 +319,22 @@ def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dic
     known: set[str] = set()
     for _source, values in record.layers:
         known.update(values)
-    env_values = {n for n in known if n in environ and n not in stale and n != MARKER}
+    env_values = {n for n in known.intersection(environ) if n not in stale and n != MARKER}
     if record.service and _attribution_warning_due(record, environ, env_values):
         return None
+    if not upper and not env_values and len(stored) == 1:
+        # the common case (one store, nothing of it in the environment): the same result, built in bulk
+        source, values = stored[0]
+        names = sorted(values)
+        delivered = dict.fromkeys(names, source)
+        assignments = [(name, values[name][0]) for name in names]
+        unsets = [name for name in sorted(stale) if name not in delivered]
+        if record.fp_key and names:
+            marker_text = " ".join(["v1", *(f"{name}:{values[name][2]}" for name in names)])
+            assignments.append((MARKER, marker_text))
+        elif MARKER in environ:
+            unsets.append(MARKER)
+        return assignments, unsets, delivered
     assignments: list[tuple[str, str]] = []
     marker: dict[str, str] = {}
     delivered: dict[str, str] = {}
