@@ -159,7 +159,7 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
             fp = fingerprint_of(name, value.value) if fingerprint_of is not None else ""
             values[name] = (value.value, value.secret, fp)
         record.layers.append((layer.source, values))
-    return record if render_cache.remember(record, ttl) else None
+    return record if render_cache.remember(record, ttl, ctx.environ) else None
 
 
 def exec_environment(

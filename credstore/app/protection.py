@@ -119,7 +119,8 @@ def lock(ctx: Context) -> bool:
 
     local = ctx.open_local()
     header, _, _ = local.read_header()
-    render_cache.forget(render_cache.store_home(ctx.environ), ctx.profile)  # what `env` kept goes with the key
+    # what `env` kept for this login goes with the key
+    render_cache.forget(render_cache.store_home(ctx.environ), ctx.profile, ctx.environ)
     removed = SessionDekCache.remove(header.store_id)
     if removed:
         ctx.audit("lock")

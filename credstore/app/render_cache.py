@@ -63,10 +63,13 @@ def profile_of(profile_arg: str | None, environ) -> str | None:
     return profile_arg or None
 
 
-def secret_name(home: str, profile: str) -> str:
+def secret_name(home: str, profile: str, environ) -> str:
+    """The session secret's name: one per store home, profile and the settings that choose other files (the shared
+    directory of service accounts, the state directory of rollback detection)."""
     from _blake2 import blake2b
 
-    digest = blake2b(f"{home}\0{profile}".encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    where = [home, profile, environ.get("CREDSTORE_SHARED_DIR", ""), environ.get("CREDSTORE_STATE_DIR", "")]
+    digest = blake2b("\0".join(where).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
     return f"render-{digest}"
 
 
@@ -287,7 +290,7 @@ def load(profile: str, environ) -> Record | None:
     """The cached record of ``profile`` if it is still valid for the files as they are now, else None."""
     home = store_home(environ)
     try:
-        data = session_secret.get(secret_name(home, profile))
+        data = session_secret.get(secret_name(home, profile, environ))
     except (OSError, ValueError):
         return None
     if data is None:
@@ -528,18 +531,18 @@ def capture(profile_source_files: list[tuple[str, bool]]) -> list[tuple[str, str
     return [describe_file(path, is_store) for path, is_store in profile_source_files]
 
 
-def remember(record: Record, ttl_seconds: int) -> bool:
+def remember(record: Record, ttl_seconds: int, environ) -> bool:
     """Keep ``record`` for this login; False (quietly) where no session keyring or runtime directory exists."""
     if ttl_seconds <= 0:
         return False
     try:
-        session_secret.put(secret_name(record.home, record.profile), encode(record), ttl_seconds)
+        session_secret.put(secret_name(record.home, record.profile, environ), encode(record), ttl_seconds)
     except (session_secret.SessionSecretUnavailable, OSError, ValueError):
         return False
     return True
 
 
-def forget(home: str, profile: str) -> bool:
+def forget(home: str, profile: str, environ) -> bool:
     """Remove the cached render of ``profile`` and its hook marker (``lock`` calls it). True if there was one."""
     try:
         marker = f"{session_secret.runtime_directory()}/hook-{profile}"
@@ -547,6 +550,6 @@ def forget(home: str, profile: str) -> bool:
     except (session_secret.SessionSecretUnavailable, OSError):
         pass
     try:
-        return session_secret.remove(secret_name(home, profile))
+        return session_secret.remove(secret_name(home, profile, environ))
     except (OSError, ValueError):
         return False
