@@ -44,13 +44,24 @@ def _as_user(unix_users, user, *args: str, input: str | None = None) -> subproce
     return unix_users.run_as(user, [str(user.home / ".local" / "bin" / "credstore"), *args], env=env, input=input)
 
 
-def _runtime_dir(user) -> Path:  # noqa: ANN001
-    """/run/user/UID as logind makes it (this container has no logind)."""
-    path = Path(f"/run/user/{user.uid}")
-    path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, user.uid, user.gid)
-    path.chmod(0o700)
-    return path
+@pytest.fixture
+def runtime_dirs():  # noqa: ANN201
+    """Makes /run/user/UID as logind would (this container has no logind); removes them afterwards (uids are reused
+    by later tests' users, which must not find another user's leftovers)."""
+    made: list[Path] = []
+
+    def make(user) -> Path:  # noqa: ANN001
+        path = Path(f"/run/user/{user.uid}")
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True)
+        os.chown(path, user.uid, user.gid)
+        path.chmod(0o700)
+        made.append(path)
+        return path
+
+    yield make
+    for path in made:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 class Login:
@@ -99,10 +110,10 @@ def _need(shell: str) -> str:
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_hook_install_in_login_shells_of_a_fresh_user(unix_users, user_python, shell: str) -> None:
+def test_hook_install_in_login_shells_of_a_fresh_user(unix_users, user_python, runtime_dirs, shell: str) -> None:
     user = unix_users.create("csh", shell=_need(shell))
     _install_credstore(user, user_python)
-    _runtime_dir(user)
+    runtime_dirs(user)
     assert _as_user(unix_users, user, "init", "--protection", "keyfile").returncode == 0
     assert _as_user(unix_users, user, "set", "MY_TOKEN", input=TOKEN).returncode == 0
     first = _as_user(unix_users, user, "hook", "install", "--shell", shell)
@@ -139,6 +150,7 @@ def test_hook_install_in_login_shells_of_a_fresh_user(unix_users, user_python, s
 
 def test_ctrl_c_at_the_unlock_prompt_skips_only_the_unlock(unix_users, user_python) -> None:
     user = unix_users.create("csh", shell="/bin/bash")
+    shutil.rmtree(f"/dev/shm/credstore-{user.uid}", ignore_errors=True)
     script = _install_credstore(user, user_python)
     assert _as_user(unix_users, user, "init", "--protection", "passphrase", input=PW + "\n").returncode == 0
     assert _as_user(unix_users, user, "hook", "install", "--shell", "bash").returncode == 0
@@ -182,4 +194,4 @@ def test_ctrl_c_at_the_unlock_prompt_skips_only_the_unlock(unix_users, user_pyth
     finally:
         transcript = login.close()
     assert "command not found" not in transcript and "No such file" not in transcript, transcript
-    shutil.rmtree(user.home / ".config", ignore_errors=True)
+    shutil.rmtree(f"/dev/shm/credstore-{user.uid}", ignore_errors=True)

@@ -302,13 +302,12 @@ def load(profile: str, environ) -> Record | None:
         if not _file_matches(path, stat_key, header):
             return None
     if record.dek_name:
-        # The unlock must still be there (``lock`` also removes this cache; this also covers a lock by other means).
-        from credstore.crypto import kernel_keyring
-
+        # The unlock must still be there and intact (``lock`` also removes this cache; this covers a lock by other
+        # means, and a data key another uid in the session keyring overwrote: then the store reads as locked).
         try:
-            if kernel_keyring.load_entry(session_secret.KEY_PREFIX + record.dek_name) is None:
+            if session_secret.get(record.dek_name) is None:
                 return None
-        except (kernel_keyring.KeyringUnavailable, OSError):
+        except (OSError, ValueError):
             return None
     return record
 
