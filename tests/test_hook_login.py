@@ -195,3 +195,36 @@ def test_ctrl_c_at_the_unlock_prompt_skips_only_the_unlock(unix_users, user_pyth
         transcript = login.close()
     assert "command not found" not in transcript and "No such file" not in transcript, transcript
     shutil.rmtree(f"/dev/shm/credstore-{user.uid}", ignore_errors=True)
+
+
+@pytest.mark.parametrize("shell", ["zsh", "fish"])
+def test_ctrl_c_at_the_unlock_prompt_in_zsh_and_fish(unix_users, user_python, shell: str) -> None:
+    user = unix_users.create("csh", shell=_need(shell))
+    shutil.rmtree(f"/dev/shm/credstore-{user.uid}", ignore_errors=True)
+    script = _install_credstore(user, user_python)
+    assert _as_user(unix_users, user, "init", "--protection", "passphrase", input=PW + "\n").returncode == 0
+    assert _as_user(unix_users, user, "hook", "install", "--shell", shell).returncode == 0
+    rc = user.home / {"zsh": ".zshrc", "fish": ".config/fish/config.fish"}[shell]
+    with open(rc, "a") as f:
+        f.write('echo "RC-REST"\n')
+    # fish cancels the rest of config.fish on a Ctrl-C while a child runs (credstore's passphrase prompt), whatever
+    # the hook does (an --on-signal INT handler or job control do not stop it): only the question is covered there.
+    answers = ["ctrl-c at the question"] + (["ctrl-c at the passphrase"] if shell == "zsh" else [])
+    try:
+        for answer in answers:
+            login = Login(user)
+            try:
+                login.child.expect(r"Unlock now\? \[Y/n\] ")
+                if answer == "ctrl-c at the passphrase":
+                    login.child.sendline("y")
+                    login.child.expect(r"(?i)passphrase")
+                login.child.sendcontrol("c")
+                login.child.expect("RC-REST")  # the rest of the rc file ran
+                status = "$status" if shell == "fish" else "$?"
+                out = login.run(f"{script} env >/dev/null 2>&1; echo rc={status}", "env")
+                assert "rc=4" in out  # still locked: only the unlock was skipped
+            finally:
+                transcript = login.close()
+            assert "command not found" not in transcript
+    finally:
+        shutil.rmtree(f"/dev/shm/credstore-{user.uid}", ignore_errors=True)

@@ -36,6 +36,7 @@ HOOK: str | None = """\
 # Non-interactive shells do nothing; a locked profile is offered an unlock (asked on /dev/tty: stdin may be a pipe).
 # A fish that inherited credstore's exports starts no process when the marker file says nothing changed (see
 # credstore/shells/posix_hook.py; fish has no clock builtin, so the unlock's expiry is not checked here).
+# Ctrl-C at the question skips the unlock; at the passphrase prompt fish itself cancels the rest of config.fish.
 if status is-interactive; and test -e @EXE@
     set -l __credstore_skip 0
     if set -q CREDSTORE_GENERATION
