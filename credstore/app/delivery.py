@@ -102,7 +102,7 @@ def _remember_render(ctx: Context, gathered: Gathered, files: list[tuple[str, st
     or None. Never fails."""
     try:
         return _remember_render_or_raise(ctx, gathered, files, chosen)
-    except (CredstoreError, OSError, ValueError):
+    except Exception:  # an optimisation: whatever fails here, this env's output stands, uncached
         return None
 
 

@@ -9,8 +9,9 @@ the session keyring (keyring half only) learn nothing and cannot make the next `
 What is kept: every stored name, value and secret flag of the profile and of the service account it used (default
 or ``--service``), with their refresh-marker fingerprints and the fingerprint key; and a validator: for each file
 the result depends on (the store file, the profile file, the key file, the service account's store and key file),
-its path, ``(dev, ino, size, mtime_ns, ctime_ns)`` and, for stores, the header bytes (which hold a fresh random
-salt and nonce per save, so two saves never compare equal even within one clock tick).
+its path, ``(dev, ino, size, mtime_ns, ctime_ns)`` and, for stores, a digest of the first 4 KiB (the header, with the
+generation, and the start of a ciphertext made under a fresh salt per save: two saves never compare equal, even
+within one clock tick).
 
 A later ``env`` uses the cache only when every file still matches (``os.stat`` and one short ``read`` per store, no
 cryptography), the request is the plain one (no names, no ``--set``, no ``--format`` or ``--prefix``, the same
@@ -76,39 +77,36 @@ def secret_name(home: str, profile: str, environ) -> str:
 # -- validator ----------------------------------------------------------------------------------------------------
 
 
-def _header_length(prefix: bytes) -> int | None:
-    """Length of a store header (magic, version, nine length-prefixed fields), or None if ``prefix`` is too short."""
-    pos = 8 + 2
-    for _ in range(9):
-        if len(prefix) < pos + 2:
-            return None
-        pos += 2 + int.from_bytes(prefix[pos : pos + 2], "big")
-    return pos if len(prefix) >= pos else None
-
-
 def _stat_key(st: os.stat_result) -> str:
     return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
 
 
+#: How much of a store file the validator covers: its whole header (with the generation, which every write raises)
+#: and the start of the ciphertext (new with every save: a fresh salt and nonce), whatever the format version.
+_HEAD = 4096
+
+
+def _digest(head: bytes) -> str:
+    from _blake2 import blake2b
+
+    return blake2b(head, digest_size=32).hexdigest()
+
+
 def describe_file(path: str, is_store: bool) -> tuple[str, str, str]:
-    """(path, stat key, header hex) of one file the render depends on; a missing file has the stat key ``-``."""
+    """(path, stat key, digest of the first bytes for a store) of one file the render depends on; a missing file
+    has the stat key ``-``."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except FileNotFoundError:
         return path, "-", ""
     try:
         st = os.fstat(fd)
-        header = ""
-        if is_store:
-            head = os.read(fd, 4096)
-            length = _header_length(head)
-            header = head[: length or len(head)].hex()
-        return path, _stat_key(st), header
+        return path, _stat_key(st), _digest(os.read(fd, _HEAD)) if is_store else ""
     finally:
         os.close(fd)
 
 
-def _file_matches(path: str, stat_key: str, header_hex: str) -> bool:
+def _file_matches(path: str, stat_key: str, header_digest: str) -> bool:
     if stat_key == "-":
         try:
             os.lstat(path)
@@ -124,9 +122,8 @@ def _file_matches(path: str, stat_key: str, header_hex: str) -> bool:
     try:
         if _stat_key(os.fstat(fd)) != stat_key:
             return False
-        if header_hex:
-            want = bytes.fromhex(header_hex)
-            return os.read(fd, len(want)) == want
+        if header_digest:
+            return _digest(os.read(fd, _HEAD)) == header_digest
         return True
     except OSError:
         return False
