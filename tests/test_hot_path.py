@@ -453,3 +453,30 @@ def audit_names(item: dict) -> list[str]:
     from credstore import audit
 
     return audit.names_of(item)
+
+
+def test_an_automatic_profile_choice_is_left_to_the_full_road(cli: CLI) -> None:
+    """With profiles/ssh-agent.index (profiles chosen by the keys of the person's ssh-agent), a plain `env` is not
+    answered by the cache, which would otherwise assume `default`; --profile and $CREDSTORE_PROFILE still are."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    index = cli.store_dir / "profiles" / "ssh-agent.index"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show plain; lean env
+: > {index}
+show indexed; lean env
+show named; lean --profile default env; CREDSTORE_PROFILE=default lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "MY_TOKEN='v1'" in got["plain"] and "rc=0" in got["plain"]
+    assert got["indexed"].strip().startswith("rc=") and "rc=0" not in got["indexed"]
+    assert got["named"].count("rc=0") == 2

@@ -57,11 +57,25 @@ def store_home(environ) -> str:
     return os.path.join(base, "credstore")
 
 
+#: Written when a profile is chosen by the keys of the person's ssh-agent (a profile choice this module leaves to
+#: ``config.choose_profile``: with that index present, only ``--profile`` or ``$CREDSTORE_PROFILE`` are answered here).
+AGENT_INDEX = "ssh-agent.index"
+
+
 def profile_of(profile_arg: str | None, environ) -> str | None:
-    """The profile meant, or None when it must go the full road (an empty ``--profile`` is an error there)."""
-    if profile_arg is None:
-        return environ.get("CREDSTORE_PROFILE") or "default"
-    return profile_arg or None
+    """The profile meant, or None when it must go the full road (an empty ``--profile`` is an error there; an
+    automatic choice by ssh-agent keys is made there)."""
+    if profile_arg is not None:
+        return profile_arg or None
+    if environ.get("CREDSTORE_PROFILE"):
+        return environ["CREDSTORE_PROFILE"]
+    try:
+        os.stat(os.path.join(store_home(environ), "profiles", AGENT_INDEX))
+    except FileNotFoundError:
+        return "default"
+    except OSError:
+        return None
+    return None
 
 
 def secret_name(home: str, profile: str, environ) -> str:
