@@ -6,16 +6,13 @@ imported on first use so that the command-line hot path does not pay for them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 __all__ = ["environ", "resolve"]
 
-if TYPE_CHECKING:
-    from credstore.api import environ, resolve
+# No typing import here: this package is imported by every `credstore env` (about 2 ms for typing alone).
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in __all__:
         from credstore import api
 

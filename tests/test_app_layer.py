@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pexpect
 
+from credstore import audit
 from tests.conftest import CLI, credstore_argv
 from tests.test_protection import PW, WEAK, in_session, need_keyctl, shell_env
 from tests.test_vault_cli import WANDB, connect, host, make_token, new_user
@@ -53,7 +54,7 @@ def test_api_read_of_a_local_profile_is_audited_as_a_get(cli: CLI) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"WANDB_API_KEY": ["profile:default", KEY]}
     [line] = audit_events(cli, "get")
-    assert line["names"] == ["WANDB_API_KEY"] and line["via"] == "api" and line["profile"] == "default"
+    assert audit.names_of(line) == ["WANDB_API_KEY"] and line["via"] == "api" and line["profile"] == "default"
     assert KEY not in json.dumps(line)
 
 
@@ -66,7 +67,7 @@ def test_api_reads_an_openbao_profile_like_env_does(openbao, tmp_path: Path) -> 
     [(source, value)] = json.loads(result.stdout).values()
     assert source.startswith("vault:secret/credstore/users/") and value == WANDB
     [line] = audit_events(cli, "get")
-    assert line["via"] == "api" and line["sources"] == {"WANDB_API_KEY": source}
+    assert line["via"] == "api" and line["sources"] == {source: ["WANDB_API_KEY"]}
 
 
 def test_unlock_checks_the_passphrase_even_when_already_unlocked(cli: CLI) -> None:

@@ -9,6 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from credstore import audit
 from tests.conftest import credstore_argv
 
 
@@ -38,9 +39,10 @@ def test_every_action_is_logged_and_no_secret_leaks(cli, tmp_path: Path) -> None
     kinds = [e["event"] for e in got]
     assert kinds == ["init", "set", "set", "get", "env", "exec", "rotate", "rollback", "rm", "import"]
     by_kind = {e["event"]: e for e in got}
-    assert by_kind["get"]["names"] == ["WANDB_API_KEY"]
-    assert by_kind["env"]["names"] == ["WANDB_API_KEY", "WANDB_USERNAME"]
-    assert by_kind["env"]["sources"] == {"WANDB_API_KEY": "profile:default", "WANDB_USERNAME": "profile:default"}
+    assert audit.names_of(by_kind["get"]) == ["WANDB_API_KEY"]
+    assert audit.names_of(by_kind["env"]) == ["WANDB_API_KEY", "WANDB_USERNAME"]
+    # a read lists each name once, under its source
+    assert by_kind["env"]["sources"] == {"profile:default": ["WANDB_API_KEY", "WANDB_USERNAME"]}
     assert by_kind["exec"]["command"] == "sh"
     for e in got:
         assert e["uid"] == os.geteuid() and e["user"] and e["pid"] > 0 and e["time"].endswith("Z")
@@ -132,3 +134,20 @@ def test_record_takes_no_value() -> None:
         pass
     else:
         raise AssertionError("make_line accepted a value")
+
+
+def test_a_read_line_is_never_larger_than_its_names_and_the_log_rotates_by_size(tmp_path) -> None:
+    names = [f"VARIABLE_NUMBER_{i:05d}" for i in range(1000)]
+    sources = {n: "profile:default" for n in names}
+    line = audit.make_line("env", names=names, sources=sources, profile="default")
+    fixed = audit.make_line("env", names=[], sources={}, profile="default")
+    assert len(line) - len(fixed) <= sum(len(n) + 3 for n in names) + len('"sources":{"profile:default":[]},')
+    log = tmp_path / "audit.log"
+    for _ in range(40):  # about 30 KB per line
+        assert audit.append(log, line, limit=100_000)
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["audit.log", "audit.log.1", "audit.log.2", "audit.log.3"]  # a few old files, no more
+    assert all(p.stat().st_size <= 100_000 for p in tmp_path.iterdir())
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in tmp_path.iterdir())
+    events = list(audit.read_lines(log))  # the old files are read too, oldest first
+    assert 4 * 3 <= len(events) <= 40 and all(audit.names_of(e) == sorted(names) for e in events)

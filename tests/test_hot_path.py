@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -80,3 +81,402 @@ def test_platformdirs_agrees_with_the_inlined_linux_paths(tmp_path) -> None:
         ours, theirs, our_state, their_state = json.loads(out)
         assert ours == theirs and our_state == their_state
     assert platformdirs and config
+
+
+# -- the per-login render cache (app/render_cache.py) -------------------------------------------------------------
+#
+# `lean` runs credstore with `python -S`: no site-packages, so no cryptography, click or keyring can be imported.
+# Only the render cache can answer it; when the cache must not answer (something changed), it fails instead. So
+# "lean prints X" proves a cache hit with X, and "lean fails, credstore prints Y" proves a miss and the full road.
+
+LEAN = f'lean() {{ PYTHONPATH="{REPO}" "{sys.executable}" -S -m credstore "$@" 2>/dev/null; echo "rc=$?"; }}\n'
+SECTION = 'show() { echo "== $1"; }\n'
+
+
+def sections(out: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    name = None
+    for line in out.splitlines():
+        if line.startswith("== "):
+            name = line[3:]
+            found[name] = ""
+        elif name is not None:
+            found[name] += line + "\n"
+    return found
+
+
+LEAN_PROBE = """
+import sys
+from credstore.__main__ import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+print("\\nMODULES" + repr(sorted(sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("level", ["keyfile", "passphrase"])
+def test_a_cached_env_imports_no_cryptography_click_keyring_hvac_or_pathlib(cli: CLI, level: str) -> None:
+    from tests.test_protection import PW, WEAK, in_session, init_passphrase
+
+    if level == "passphrase":
+        init_passphrase(cli)
+    else:
+        cli("init", "--protection", "keyfile", check=True)
+    probe = f'PYTHONPATH="{REPO}" "{sys.executable}" -S -c \'{LEAN_PROBE}\' env --shell bash'
+    unlock = f"printf '%s\\n' '{PW}' | credstore unlock || exit 9\n" if level == "passphrase" else ""
+    unlock += "printf tok-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx | credstore set MY_TOKEN 2>/dev/null || exit 8\n"
+    script = f"{unlock}full=$(credstore env --shell bash) || exit 10\nprintf '%s\\n' \"$full\"\necho ==\n{probe}\n"
+    result = in_session(cli, script, env=WEAK)
+    assert result.returncode == 0, result.stderr
+    full, cached = result.stdout.split("==\n")
+    assert "export MY_TOKEN='tok-" in full
+    assert cached.strip() == full.strip()  # the same text, from the cache
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES"))
+    loaded = set(ast.literal_eval(line[len("MODULES") :]))
+    assert "credstore.app.render_cache" in loaded
+    heavy = {"cryptography", "click", "keyring", "hvac", "pathlib", "json", "re", "typing", "hashlib", "hmac"}
+    heavy |= {"contextlib", "collections", "enum", "functools", "importlib"}
+    assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
+    # one audit line per env, each name once
+    log = (cli.store_dir / "audit.log").read_text().splitlines()
+    reads = [json.loads(x) for x in log if '"event":"env"' in x]
+    assert len(reads) == 2
+    assert reads[-1]["sources"] == {"profile:default": ["MY_TOKEN"]}
+
+
+def test_every_change_reaches_the_next_env_passphrase_level(cli: CLI) -> None:
+    """set, rm, rotate, rollback, passwd, lock, the unlock timeout, a restored older store, protect; --set and the
+    environment still win; CREDSTORE_EXPORTED still refreshes what credstore exported and leaves hand-set values."""
+    from tests.test_protection import PW, WEAK, in_session, init_passphrase
+
+    init_passphrase(cli)
+    pw2 = "another horse battery staple"
+    saved = cli.home / "saved.store"
+    store = cli.store_dir / "profiles" / "default.store"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+printf '%s\\n' '{PW}' | credstore unlock || exit 9
+printf v1 | credstore set MY_TOKEN || exit 10
+printf o1 | credstore set OTHER_TOKEN || exit 10
+credstore env >/dev/null
+show hit; lean env
+printf v2 | credstore set MY_TOKEN
+show set; lean env; credstore env; lean env
+credstore rm OTHER_TOKEN >/dev/null 2>&1
+show rm; lean env; credstore env
+printf v3 | credstore rotate MY_TOKEN >/dev/null 2>&1
+show rotate; lean env; credstore env
+credstore rotate MY_TOKEN --rollback >/dev/null 2>&1
+show rollback; lean env; credstore env; lean env
+printf '%s\\n%s\\n' '{PW}' '{pw2}' | credstore passwd 2>/dev/null
+show passwd; lean env; credstore env; lean env
+show set-arg; lean env --set MY_TOKEN=arg; credstore env --set MY_TOKEN=arg
+show environment; MY_TOKEN=typed lean env
+eval "$(credstore env)"
+env -u MY_TOKEN -u CREDSTORE_EXPORTED sh -c 'printf v4 | credstore set MY_TOKEN; credstore env >/dev/null'
+show refresh; lean env
+show by-hand; MY_TOKEN=mine lean env
+credstore lock 2>/dev/null
+show lock; lean env; credstore env; echo "rc=$?"
+printf '%s\\n' '{pw2}' | credstore unlock --ttl 3s || exit 11
+credstore env >/dev/null
+show ttl-hit; lean env
+sleep 4
+show ttl; lean env; credstore env; echo "rc=$?"
+printf '%s\\n' '{pw2}' | credstore unlock || exit 12
+cp -p {store} {saved}
+printf v5 | credstore set MY_TOKEN
+credstore env >/dev/null
+cp -p {saved} {store}
+show restored; lean env; credstore env; echo "rc=$?"
+credstore accept-rollback >/dev/null 2>&1
+credstore env >/dev/null
+printf '%s\\n' '{pw2}' | credstore protect keyfile >/dev/null 2>&1
+show protect; lean env; credstore env; lean env
+"""
+    )
+    result = in_session(cli, script, env=WEAK)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "export MY_TOKEN='v1'" in got["hit"] and "rc=0" in got["hit"]
+    # after each change: the lean run cannot answer (a miss), the full road prints the change, and caches it again
+    for step, value in (("set", "v2"), ("rollback", "v2"), ("passwd", "v2"), ("protect", "v4")):
+        text = got[step]
+        first, _, rest = text.partition("rc=")
+        assert "MY_TOKEN" not in first and not rest.startswith("0"), (step, text)
+        assert f"export MY_TOKEN='{value}'" in rest, (step, text)
+        assert rest.rstrip().endswith("rc=0"), (step, text)  # the next one is a hit again
+    assert "OTHER_TOKEN" not in got["rm"] and "rc=0" not in got["rm"].split("\n")[0]
+    assert "rc=0" not in got["rotate"].splitlines()[0] and "MY_TOKEN='v3'" in got["rotate"]
+    assert "MY_TOKEN='arg'" in got["set-arg"] and got["set-arg"].startswith("rc=") and "rc=0" not in got["set-arg"]
+    env_text = got["environment"]
+    assert "rc=0" in env_text and "MY_TOKEN=" not in env_text  # a hit, and the environment's value is left alone
+    assert "export MY_TOKEN='v4'" in got["refresh"] and "rc=0" in got["refresh"]  # the exported v2 is refreshed
+    assert "rc=0" in got["by-hand"] and "MY_TOKEN=" not in got["by-hand"]  # a value typed by hand wins
+    assert got["lock"].splitlines() == [got["lock"].splitlines()[0], "rc=4"] and "rc=0" not in got["lock"]
+    assert "rc=0" in got["ttl-hit"]
+    assert "MY_TOKEN" not in got["ttl"] and got["ttl"].rstrip().endswith("rc=4") and "rc=0" not in got["ttl"]
+    assert "MY_TOKEN" not in got["restored"] and got["restored"].rstrip().endswith("rc=11")
+
+
+def test_a_service_rotation_by_the_admin_reaches_the_next_env(cli: CLI, tmp_path) -> None:
+    import grp
+    import os
+
+    from tests.test_protection import in_session
+
+    cli.env["CREDSTORE_SHARED_DIR"] = str(tmp_path / "shared")
+    group = grp.getgrgid(os.getegid()).gr_name
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_USERNAME", "me", check=True)
+    cli("service", "add", "team", "--group", group, check=True)
+    cli("service", "set", "team", "TEAM_TOKEN", input="t1", check=True)
+    cli("use-service", "team", check=True)
+    script = (
+        LEAN
+        + SECTION
+        + """
+credstore env >/dev/null
+show hit; lean env
+printf t2 | credstore rotate TEAM_TOKEN --service team >/dev/null 2>&1
+show rotated; lean env; credstore env; lean env
+show explicit; credstore env --service team >/dev/null; lean env --service team; lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "export TEAM_TOKEN='t1'" in got["hit"] and "rc=0" in got["hit"]
+    first, _, rest = got["rotated"].partition("rc=")
+    assert "TEAM_TOKEN" not in first and not rest.startswith("0")
+    assert "export TEAM_TOKEN='t2'" in rest and rest.rstrip().endswith("rc=0")
+    # --service on the command line is its own request: cached for it, and the plain request then misses once
+    explicit = got["explicit"].split("rc=")
+    assert "TEAM_TOKEN='t2'" in explicit[0] and explicit[1].startswith("0")
+
+
+def test_another_login_of_the_account_does_not_get_the_cached_render(cli: CLI) -> None:
+    """Login A unlocks and runs env (cache written); login B of the same account finds the store locked, and its
+    lean run (which only the cache could answer) fails: B does not possess A's session keyring half."""
+    from tests.test_protection import PW, WEAK, in_session, init_passphrase
+
+    init_passphrase(cli)
+    a = in_session(
+        cli, f"printf '%s\\n' '{PW}' | credstore unlock && printf secret-of-a | credstore set MY_TOKEN", env=WEAK
+    )
+    assert a.returncode == 0, a.stderr
+    # A's login ended with its shell here, so run both logins at once: A keeps its keyring alive while B tries.
+    sync = cli.home / "sync"
+    script_a = (
+        LEAN
+        + f"""
+printf '%s\\n' '{PW}' | credstore unlock || exit 9
+credstore env >/dev/null
+lean env > {sync}.lean
+touch {sync}.a
+i=0; while [ ! -e {sync}.b ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+"""
+    )
+    import shutil
+
+    keyctl = shutil.which("keyctl")
+    from tests.test_protection import shell_env
+
+    proc = subprocess.Popen([keyctl, "session", "-", "bash", "-c", script_a], env=shell_env(cli, WEAK), cwd=cli.home)
+    try:
+        import time
+
+        deadline = time.monotonic() + 60
+        while not (cli.home / "sync.a").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        b = in_session(cli, LEAN + 'lean env; credstore env; echo "rc=$?"', env=WEAK)
+    finally:
+        (cli.home / "sync.b").touch()
+        proc.wait(timeout=60)
+    a_lean = (cli.home / "sync.lean").read_text()
+    assert "export MY_TOKEN='secret-of-a'" in a_lean and "rc=0" in a_lean  # A's own next env is a cache hit
+    assert "secret-of-a" not in b.stdout
+    assert b.stdout.split() == ["rc=1", "rc=4"] or b.stdout.split()[-1] == "rc=4"
+    assert "rc=0" not in b.stdout
+
+
+def _record_for(gathered, chosen: bool):  # noqa: ANN001, ANN202
+    from credstore.app import render_cache
+    from credstore.resolver.exported import Fingerprinter
+
+    record = render_cache.Record()
+    record.fp_key = gathered.fp_key
+    fp = Fingerprinter(gathered.fp_key) if gathered.fp_key else None
+    for layer in gathered.layers:
+        if layer.source in ("argument", "environment"):
+            continue
+        values = {n: (v.value, v.secret, fp(n, v.value) if fp else "") for n, v in layer.values.items()}
+        record.layers.append((layer.source, values))
+    if gathered.service:
+        record.service, record.service_source, record.service_chosen = gathered.service, gathered.service_source, chosen
+    return render_cache.decode(render_cache.encode(record))  # through the stored form
+
+
+@pytest.mark.parametrize("service", [None, "default", "chosen"])
+@pytest.mark.parametrize("fp_key", ["", "5a" * 32])
+def test_the_cached_plan_is_the_resolver_plan(service: str | None, fp_key: str) -> None:
+    """The lean plan (app/render_cache.py) against resolver/plan.py, over environments that exercise precedence and
+    the refresh marker: nothing set, credstore's own exports, a value changed by hand, a stale marker entry, a
+    value exported before a rotation (not cached: its fingerprint is computed)."""
+    from credstore.app import render_cache
+    from credstore.resolver.exported import MARKER, fingerprint
+    from credstore.resolver.gather import ServiceValues, gather
+    from credstore.store.base import Entry, Snapshot
+
+    key = bytes.fromhex(fp_key) if fp_key else b""
+    entries = {"A": Entry("A", "a1"), "B": Entry("B", "b'1", secret=False), "C": Entry("C", "c\n1")}
+    snapshot = Snapshot(entries=entries, settings={"fingerprint_key": fp_key} if fp_key else {})
+    svc_entries = {"A": Entry("A", "svc-a"), "S": Entry("S", "s1")}
+    values = None if service is None else ServiceValues("team", "service:team", svc_entries, service == "chosen")
+
+    def fps(pairs: dict[str, str]) -> str:
+        return "v1 " + " ".join(f"{n}:{fingerprint(key, n, v) if key else 'x'}" for n, v in sorted(pairs.items()))
+
+    environs = [
+        {},
+        {"A": "a1", "B": "b'1", MARKER: fps({"A": "a1", "B": "b'1"})},
+        {"A": "typed", MARKER: fps({"A": "a1"})},
+        {"A": "old-before-rotation", "GONE": "g", MARKER: fps({"A": "old-before-rotation", "GONE": "g"})},
+        {"S": "by-hand", "C": "c\n1", MARKER: "garbage"},
+        {MARKER: fps({"A": "a1"})},
+    ]
+    for environ in environs:
+        gathered = gather("profile:default", snapshot, [], {}, environ, values)
+        expected = gathered.plan(environ)
+        got = render_cache.plan(_record_for(gathered, service == "chosen"), environ)
+        if gathered.warnings:
+            assert got is None
+            continue
+        assert got is not None
+        assignments, unsets, delivered = got
+        assert assignments == expected.assignments, environ
+        assert unsets == expected.unsets, environ
+        assert delivered == {r.name: r.source for r in gathered.resolved() if r.source != "environment"}
+
+
+def test_lean_helpers_agree_with_the_reference_ones(tmp_path) -> None:
+    from credstore import config
+    from credstore.app import render_cache
+    from credstore.crypto.primitives import hmac_sha256
+    from credstore.resolver.exported import fingerprint
+    from credstore.shells import check_name
+
+    for environ in (
+        {"HOME": str(tmp_path)},
+        {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "d")},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": str(tmp_path / "h")},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "~/x"},
+    ):
+        assert render_cache.store_home(environ) == str(config.store_home(environ))
+    for key in (b"", b"k", b"k" * 64, b"k" * 65, bytes(range(200))):
+        for message in (b"", b"x", b"A\0value" * 50):
+            assert render_cache._hmac_sha256(key, message) == hmac_sha256(key, message)  # noqa: SLF001
+    assert render_cache.fingerprint(b"k" * 32, "A", "v\u00e9") == fingerprint(b"k" * 32, "A", "v\u00e9")
+    import re
+
+    for name in ("A", "_", "a1", "1a", "", "A-B", "\u00e9", "A B", "ABC_def_123", "\u0661", "a\n"):
+        ok = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
+        try:
+            check_name(name)
+            assert ok, name
+        except Exception:
+            assert not ok, name
+
+
+def test_the_lazy_command_table_matches_every_command_module() -> None:
+    from credstore.cli import delivery, entries, imports, main, protection, rotation, service, vault
+
+    defined = {
+        command.name: module.__name__.rsplit(".", 1)[1]
+        for module in (entries, delivery, protection, service, rotation, imports, vault)
+        for command in module.COMMANDS
+    }
+    assert defined == main.COMMAND_MODULES
+
+
+@pytest.mark.parametrize(("command", "module"), [("list", "entries"), ("get", "entries"), ("explain", "delivery")])
+def test_list_get_explain_import_only_their_own_command_module(store: CLI, command: str, module: str) -> None:
+    loaded = _modules(store, command, *(["WANDB_API_KEY"] if command == "get" else []))
+    assert "click" in loaded
+    cli_modules = {m for m in loaded if m.startswith("credstore.cli.")}
+    others = {"credstore.cli." + m for m in ("protection", "service", "rotation", "imports", "vault")} - {
+        "credstore.cli." + module
+    }
+    assert f"credstore.cli.{module}" in cli_modules
+    assert not cli_modules & others
+
+
+def test_exec_and_get_use_the_render_cache_with_the_same_rules(cli: CLI) -> None:
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    show = "sh -c 'echo \"T=[$MY_TOKEN] M=[${CREDSTORE_EXPORTED-unset}]\"'"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show exec; lean exec -- {show}
+show typed; MY_TOKEN=typed lean exec -- {show}
+show get; lean get MY_TOKEN
+show missing; lean exec -- no-such-command-here
+printf v2 | credstore set MY_TOKEN 2>/dev/null
+show after-set; lean exec -- {show}; lean get MY_TOKEN; credstore exec -- {show}; credstore get MY_TOKEN
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["exec"] == "T=[v1] M=[unset]\nrc=0\n"  # the marker never reaches the command
+    assert got["typed"] == "T=[typed] M=[unset]\nrc=0\n"  # the environment still wins
+    assert got["get"] == "v1\nrc=0\n"
+    assert got["missing"] == "rc=127\n"
+    after = got["after-set"]
+    assert after.startswith("rc=1\nrc=1\n") and "T=[v2]" in after and after.rstrip().endswith("v2")
+    log = [json.loads(x) for x in (cli.store_dir / "audit.log").read_text().splitlines()]
+    cached_exec = [e for e in log if e["event"] == "exec"][0]
+    assert cached_exec["command"] == "sh" and cached_exec["sources"] == {"profile:default": ["MY_TOKEN"]}
+    assert any(e["event"] == "get" and audit_names(e) == ["MY_TOKEN"] for e in log)
+
+
+def audit_names(item: dict) -> list[str]:
+    from credstore import audit
+
+    return audit.names_of(item)
+
+
+def test_an_automatic_profile_choice_is_left_to_the_full_road(cli: CLI) -> None:
+    """With profiles/ssh-agent.index (profiles chosen by the keys of the person's ssh-agent), a plain `env` is not
+    answered by the cache, which would otherwise assume `default`; --profile and $CREDSTORE_PROFILE still are."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    index = cli.store_dir / "profiles" / "ssh-agent.index"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show plain; lean env
+: > {index}
+show indexed; lean env
+show named; lean --profile default env; CREDSTORE_PROFILE=default lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "MY_TOKEN='v1'" in got["plain"] and "rc=0" in got["plain"]
+    assert got["indexed"].strip().startswith("rc=") and "rc=0" not in got["indexed"]
+    assert got["named"].count("rc=0") == 2

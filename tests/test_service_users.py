@@ -176,6 +176,6 @@ def test_service_changes_are_in_the_shared_log_reads_in_each_persons_log(team: T
     assert '"event":"service-add"' in shared_log and '"event":"service-set"' in shared_log
     assert ((team.shared / "audit.log").stat().st_mode & 0o777) == 0o600
     alice_log = (team.alice.home / ".local/share/credstore/audit.log").read_text()
-    assert '"event":"exec"' in alice_log and '"WANDB_API_KEY":"service:ml-team"' in alice_log
+    assert '"event":"exec"' in alice_log and '"service:ml-team":["WANDB_API_KEY"' in alice_log
     assert f'"user":"{team.alice.name}"' in alice_log
     assert key not in shared_log and key not in alice_log

@@ -614,7 +614,7 @@ unlock = cli("unlock", input="{PW}\\n")
 setv = cli("set", "WANDB_API_KEY", input="{VALUE}")
 from credstore.crypto.session_cache import SessionDekCache
 names = [kk._describe(m)[4] for m in kk._keyring_members(kk._keyring_id(kk.KEY_SPEC_SESSION_KEYRING))]
-store_hex = [n.split(":", 1)[1] for n in names if n.startswith("credstore:")][0]
+store_hex = [n.split(":", 1)[1] for n in names if n.startswith("credstore:") and "render-" not in n][0]
 dek = SessionDekCache().get(bytes.fromhex(store_hex))
 env = cli("env", "--shell", "sh")
 out(rc=[init[0], unlock[0], setv[0], env[0]], err=init[2] + unlock[2] + setv[2], env=env[1],
@@ -632,7 +632,7 @@ out(rc=env[0], env=env[1], err=env[2], shared=shared_with_other_uid())
 
 FIND_KEY = """
 ours = [m for m in kk._keyring_members(kk._keyring_id(kk.KEY_SPEC_SESSION_KEYRING))
-        if kk._describe(m)[4].startswith("credstore:")]
+        if kk._describe(m)[4].startswith("credstore:") and not kk._describe(m)[4].startswith("credstore:render-")]
 key_id = ours[0]
 """
 

@@ -46,7 +46,8 @@ credstore env; echo "after lock: $?"
     out = result.stdout
     assert f"export WANDB_API_KEY='{KEY}'" in out or f"WANDB_API_KEY={KEY}" in out
     assert out.count(KEY) == 2
-    key_line = next(line for line in out.splitlines() if " credstore:" in line)
+    # the data key's half (the render cache, app/render_cache.py, has a key of its own: credstore:render-...)
+    key_line = next(line for line in out.splitlines() if f" credstore:{header_of(cli).store_id.hex()}" in line)
     fields = key_line.split()
     # /proc/keys: id flags usage timeout perm uid gid type description
     assert fields[3] in ("7h", "8h")  # the default TTL of 8 hours

@@ -3,12 +3,13 @@ Python API). Every read that hands values out is audited here, names only, with 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 
 from credstore.app.context import Context
-from credstore.errors import NotFoundError, UsageError
+from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING, Gathered, ServiceValues, gather
-from credstore.resolver.layers import ENVIRONMENT, Resolved
+from credstore.resolver.layers import ARGUMENT, ENVIRONMENT, Resolved
 from credstore.store.base import Snapshot
 
 
@@ -68,18 +69,115 @@ def env_text(
     fmt: str = "shell",
     prefix: str | None = None,
     target: str | None = None,
+    hook: bool = False,
 ) -> str:
     """The whole text ``credstore env`` prints, built before anything is written. Never prompts: give a context
-    without ``ask_passphrase`` (a locked store is an error, exit 4)."""
+    without ``ask_passphrase`` (a locked store is an error, exit 4). ``hook``: also export the generation the shell
+    hook compares (``app/render_cache.py``)."""
+    import time
+
+    checked_at = time.time()
     from credstore import shells
     from credstore.resolver.deliver import check_output_options, render_env
 
     prefix = check_output_options(prefix, target)
     shell = shell or shells.detect_shell(ctx.environ)
+    before = _capture_profile_files(ctx)  # before the read: a write after it can only make the cache miss
     gathered = gather_for(ctx, tokens, explicit, service)
     text = render_env(gathered, ctx.environ, shell=shell, fmt=fmt, prefix=prefix)
     _audit_read(ctx, "env", gathered)
+    record = None
+    if before is not None:
+        record = _remember_render(ctx, gathered, before, chosen=service is not None)
+    if hook:
+        from credstore.app import render_cache
+
+        text += render_cache.generation_text(record, checked_at, shell, ctx.environ)
     return text
+
+
+def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
+    """The profile's files as they are before ``env`` reads them (None: this profile's render is not cached)."""
+    from credstore import config
+    from credstore.app import render_cache
+
+    try:
+        home = render_cache.store_home(ctx.environ)
+        if home != str(config.store_home(ctx.environ)):
+            return None  # an unusual CREDSTORE_HOME spelling: the lean path would not find the same files
+        profile = ctx.profile
+        facts = config.routing(profile, ctx.environ)
+        if facts is not None and facts.get(config.BACKEND) != config.LOCAL:
+            return None  # OpenBao: the values live on the server, no local file shows a change
+        base = os.path.join(home, "profiles", profile)
+        return render_cache.capture([(base + ".store", True), (base + ".profile", False), (base + ".key", False)])
+    except (CredstoreError, OSError):
+        return None
+
+
+def _remember_render(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool):
+    """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``): the record kept,
+    or None. Never fails."""
+    try:
+        return _remember_render_or_raise(ctx, gathered, files, chosen)
+    except Exception:  # an optimisation: whatever fails here, this env's output stands, uncached
+        return None
+
+
+def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool):
+    # -> render_cache.Record | None
+    import time
+
+    from credstore.app import render_cache
+    from credstore.crypto import session_secret
+    from credstore.crypto.protection import protection
+    from credstore.resolver.exported import Fingerprinter
+    from credstore.shells import check_name, check_value
+    from credstore.store.local import LocalStore
+
+    local = ctx.open_local()
+    if not isinstance(local, LocalStore):
+        return None
+    header = local.read_header()[0]
+    levels = [protection(slot.kind, for_reading=True) for slot in header.slots]
+    if all(level.caches_data_key for level in levels):
+        # Never longer than the unlock: the data key's own (authenticated) expiry in this login's session cache.
+        found = session_secret.get_with_expiry(header.store_id.hex())
+        if found is None:
+            return None
+        ttl = found[1] - int(time.time())
+        dek_name = header.store_id.hex()
+    else:
+        ttl, dek_name = render_cache.KEYFILE_TTL, ""
+    record = render_cache.Record()
+    record.home = render_cache.store_home(ctx.environ)
+    record.profile = ctx.profile
+    record.dek_name = dek_name
+    record.expiry = int(time.time()) + ttl
+    record.files = list(files)
+    record.fp_key = gathered.fp_key
+    stored = [layer for layer in gathered.layers if layer.source not in (ARGUMENT, ENVIRONMENT)]
+    if gathered.service is not None:
+        if gathered.service_source != f"service:{gathered.service}":
+            return None  # a service on OpenBao: not cached
+        account = ctx.open_service(gathered.service)
+        service_files = render_cache.capture([(str(account.path), True), (str(account.key_path), False)])
+        again = {n: (e.value, e.secret) for n, e in account.read().entries.items()}
+        layer = next(layer for layer in stored if layer.source == gathered.service_source)
+        if again != {n: (v.value, v.secret) for n, v in layer.values.items()}:
+            return None  # changed while this env ran: the next one reads it in full
+        record.files += service_files
+        record.service, record.service_source, record.service_chosen = gathered.service, gathered.service_source, chosen
+    fingerprint_of = Fingerprinter(gathered.fp_key) if gathered.fp_key else None
+    for layer in stored:
+        values: dict[str, tuple[str, bool, str]] = {}
+        for name, value in layer.values.items():
+            check_name(name)
+            check_value(name, value.value)
+            fp = fingerprint_of(name, value.value) if fingerprint_of is not None else ""
+            values[name] = (value.value, value.secret, fp)
+        record.layers.append((layer.source, values))
+    return record if render_cache.remember(record, ttl, ctx.environ) else None
 
 
 def exec_environment(

@@ -145,10 +145,13 @@ def unlock(
 
 def lock(ctx: Context) -> bool:
     """Forget this login session's unlock of the profile. True if it was unlocked."""
+    from credstore.app import render_cache
     from credstore.crypto.session_cache import SessionDekCache
 
     local = ctx.open_local()
     header, _, _ = local.read_header()
+    # what `env` kept for this login goes with the key
+    render_cache.forget(render_cache.store_home(ctx.environ), ctx.profile, ctx.environ)
     removed = SessionDekCache.remove(header.store_id)
     if removed:
         ctx.audit("lock")

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sys
 
-from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
+from credstore.errors import EXIT_CANNOT_EXEC, EXIT_COMMAND_NOT_FOUND, CredstoreError
+from credstore.shells import CONTAINER_PREFIXES, FORMATS, HOOK_SHELLS, SHELLS
 
 _ENV_VALUE_OPTIONS = {
     "--shell": "shell",
@@ -57,6 +58,7 @@ def parse_env(args: list[str]) -> dict | None:
         "service": None,
         "sets": [],
         "tokens": [],
+        "hook": False,
     }
     rest = list(args)
     while rest:
@@ -64,6 +66,9 @@ def parse_env(args: list[str]) -> dict | None:
         if arg == "--":
             options["tokens"].extend(rest)
             break
+        if arg == "--hook":  # what the shell hook runs: see shells/posix_hook.py (not in click's help)
+            options["hook"] = True
+            continue
         if not arg.startswith("-"):
             options["tokens"].append(arg)
             continue
@@ -113,37 +118,154 @@ def parse_exec(args: list[str]) -> dict | None:
 def run(args: list[str]) -> int | None:
     """Run ``env`` or ``exec`` if ``args`` are simple enough; None means: let the full CLI handle them."""
     parsed = _parse_global(args)
-    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec"):
+    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "get", "hook"):
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
+    if command == "get" and len(rest) == 1 and not rest[0].startswith("-"):
+        import os
+
+        from credstore.app import render_cache
+
+        value = render_cache.cached_get(profile, rest[0], os.environ)
+        if value is None:
+            return None  # click's `get`: the full read, its messages
+        write(value + "\n")
+        return 0
+    if command == "hook":
+        if len(rest) != 1 or rest[0] not in HOOK_SHELLS:
+            return None  # install / uninstall / --help: click
+        from credstore.shells import hook_text
+
+        write(hook_text(rest[0], *hook_command()))
+        return 0
     options = parse_env(rest) if command == "env" else parse_exec(rest)
     if options is None:
         return None
+    if command == "env":
+        import os
+
+        from credstore.app import render_cache
+
+        cached = render_cache.cached_env_text(profile, options, os.environ)
+        if cached is not None:
+            write(cached)
+            return 0
+        if options["hook"]:
+            return _env_for_hook(profile, options)
+        return run_env_full(profile, options)
+    import os
+
+    from credstore.app import render_cache
+
+    child = render_cache.cached_exec_environment(profile, options, os.environ)
+    if child is not None:
+        _exec(options["command"], child)
     from credstore.app import delivery
     from credstore.app.context import Context
     from credstore.resolver.gather import parse_assignments
 
     explicit = parse_assignments(options["sets"])
-    if command == "env":
-        text = delivery.env_text(
-            Context(profile),  # never asks: a locked store is exit 4
-            options["tokens"],
-            explicit,
-            service=options["service"],
-            shell=options["shell"],
-            fmt=options["fmt"],
-            prefix=options["prefix"],
-            target=options["target"],
-        )
-        write(text)
-        return 0
     from credstore.cli.terminal import passphrase_asker
 
     ctx = Context(profile, ask_passphrase=passphrase_asker())
     delivery.check_exec_command(ctx, options["command"], options["separated"])
     delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
+
+
+class ExecFailed(CredstoreError):
+    """``exec``: the command could not be started (its exit code: 127 not found, 126 not runnable)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.exit_code = code
+
+
+def _exec(command: list[str], child: dict[str, str]) -> None:
+    """``resolver/deliver.exec_command`` without its imports: replace this process with ``command``."""
+    import os
+
+    from credstore.crypto.hardening import restore_for_exec
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    restore_for_exec()  # the command gets the user's core limit back
+    try:
+        os.execvpe(command[0], command, child)  # noqa: S606 - exec without a shell is the point
+    except FileNotFoundError:
+        raise ExecFailed(f"{command[0]}: command not found", EXIT_COMMAND_NOT_FOUND) from None
+    except PermissionError:
+        raise ExecFailed(f"{command[0]}: permission denied", EXIT_CANNOT_EXEC) from None
+    except OSError as exc:
+        raise ExecFailed(f"{command[0]}: {exc.strerror}", EXIT_CANNOT_EXEC) from None
+
+
+def _env_for_hook(profile: str | None, options: dict) -> int:
+    """``env --hook``: as ``env``; when locked, also say on stdout whether this process group owns the terminal,
+    so the hook prompts only in the foreground (a background job reading the terminal would be stopped)."""
+    from credstore.errors import LockedError
+
+    try:
+        return run_env_full(profile, options, hook=True)
+    except LockedError:
+        if _in_foreground():
+            write("# credstore: foreground")
+        raise
+
+
+def _in_foreground() -> bool:
+    import os
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        return os.tcgetpgrp(fd) == os.getpgrp()
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def run_env_full(profile: str | None, options: dict, *, hook: bool = False) -> int:
+    from credstore.app import delivery
+    from credstore.app.context import Context
+    from credstore.resolver.gather import parse_assignments
+
+    text = delivery.env_text(
+        Context(profile),
+        options["tokens"],
+        parse_assignments(options["sets"]),
+        service=options["service"],
+        shell=options["shell"],
+        fmt=options["fmt"],
+        prefix=options["prefix"],
+        target=options["target"],
+        hook=hook,
+    )
+    write(text)
+    return 0
+
+
+#: What the hook runs: the interpreter with this line, not the console script, whose wrapper (pip's template)
+#: imports ``re`` first (a few milliseconds of every shell start).
+HOOK_CODE = "import sys;from credstore.__main__ import main;sys.exit(main())"
+
+
+def hook_command() -> tuple[list[str], str]:
+    """(argv, file) for the hook: credstore run by absolute paths (never looked up on PATH, never a pyenv shim),
+    and the file whose presence says credstore is still installed (the console script, else the package)."""
+    import os
+
+    python = os.path.abspath(sys.executable)
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "credstore" and os.path.isfile(script) and os.access(script, os.X_OK):
+        return [python, "-c", HOOK_CODE], os.path.abspath(script)
+    import credstore
+
+    return [python, "-c", HOOK_CODE], os.path.abspath(credstore.__file__)
 
 
 def write(text: str) -> None:

@@ -27,11 +27,18 @@ ARGUMENTS = "credstore.arguments"
 
 
 class CredstoreGroup(click.Group):
-    """The root group; it remembers the arguments as typed (click drops a leading ``--``, which ``exec`` needs)."""
+    """The root group. It remembers the arguments as typed (click drops a leading ``--``, which ``exec`` needs), and
+    imports a command's module only when that command is asked for (``--help`` and ``help`` import them all)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[ARGUMENTS] = list(args)
         return super().parse_args(ctx, args)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return command_of(cmd_name)
 
 
 @click.group(
@@ -58,8 +65,8 @@ def cli(ctx: click.Context, profile: str | None, quiet: bool) -> None:
     \b
     credstore add wandb                  store your W&B key and attribution (prompts)
     credstore unlock                     once per login (passphrase stores)
-    eval "$(credstore hook bash)"        in ~/.bashrc: every new shell gets the variables
-                                         (zsh: hook zsh; fish: credstore hook fish | source)
+    credstore hook install               once: every new shell gets the variables
+                                         (bash, zsh or fish: from $SHELL, or --shell)
     credstore exec -- python train.py    or: only this command gets them
 
     `credstore help COMMAND` shows a command's help; `credstore completion bash` tab completion; `credstore man` the
@@ -73,12 +80,51 @@ def cli(ctx: click.Context, profile: str | None, quiet: bool) -> None:
         click.echo(ctx.get_help())
 
 
-def _register() -> None:
-    from credstore.cli import delivery, entries, guide, imports, keyring, protection, rotation, service, vault
+#: Command name -> the module of ``credstore.cli`` that defines it (in its COMMANDS). Only the module of the command
+#: that runs is imported (``list``, ``get``, ``explain`` start in a few milliseconds).
+#: tests/test_hot_path.py checks this table against every module's COMMANDS.
+COMMAND_MODULES: dict[str, str] = {
+    "init": "entries",
+    "set": "entries",
+    "get": "entries",
+    "rm": "entries",
+    "list": "entries",
+    "add": "entries",
+    "accept-rollback": "entries",
+    "env": "delivery",
+    "exec": "delivery",
+    "explain": "delivery",
+    "unload": "delivery",
+    "unlock": "protection",
+    "lock": "protection",
+    "passwd": "protection",
+    "protect": "protection",
+    "rekey": "protection",
+    "accept-store": "protection",
+    "whoami": "protection",
+    "hook": "protection",
+    "doctor": "protection",
+    "service": "service",
+    "use-service": "service",
+    "rotate": "rotation",
+    "rollback": "rotation",
+    "status": "rotation",
+    "check": "rotation",
+    "audit": "rotation",
+    "import": "imports",
+    "vault": "vault",
+    "keyring": "keyring",
+    "help": "guide",
+    "completion": "guide",
+    "man": "guide",
+}
 
-    for module in (entries, delivery, protection, service, rotation, imports, vault, keyring, guide):
-        for command in module.COMMANDS:
-            cli.add_command(command)
 
+def command_of(name: str) -> click.Command | None:
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        return None
+    import importlib
 
-_register()
+    module = importlib.import_module(f"credstore.cli.{module_name}")
+    return next((command for command in module.COMMANDS if command.name == name), None)

@@ -267,16 +267,63 @@ def whoami(ctx: click.Context) -> None:
     click.echo(f"{facts['profile']}: {facts['why']}")
 
 
-@click.command()
-@click.argument("shell", type=click.Choice(HOOK_SHELLS))
-def hook(shell: str) -> None:
-    """Print the lines for your shell profile: interactive shells offer to unlock, then load the variables.
+@click.group(invoke_without_command=False)
+def hook() -> None:
+    """Load your credentials in every new interactive shell: `credstore hook install` (once).
 
     \b
-    bash/zsh:  eval "$(credstore hook bash)"     in ~/.bashrc or ~/.zshrc
-    fish:      credstore hook fish | source      in ~/.config/fish/config.fish
+    credstore hook install [--shell bash|zsh|fish]   add it to ~/.bashrc, ~/.zshrc or config.fish
+    credstore hook uninstall [--shell ...]           take it out again
+    credstore hook bash|zsh|fish                     print the hook text (what install writes)
+
+    The hook calls credstore by its absolute path, so the order of PATH does not matter; a shell that inherited
+    the values starts no credstore process when nothing changed; Ctrl-C at its unlock prompt skips only the unlock.
     """
-    sys.stdout.write(hook_text(shell))
+
+
+def _print_hook(shell: str) -> click.Command:
+    def show() -> None:
+        from credstore.cli.fast import hook_command
+
+        sys.stdout.write(hook_text(shell, *hook_command()))
+
+    return click.Command(shell, callback=show, help=f"Print the {shell} hook (what `hook install` writes).")
+
+
+for _shell in HOOK_SHELLS:
+    hook.add_command(_print_hook(_shell))
+
+
+@hook.command("install")
+@click.option("--shell", "shell", type=click.Choice(HOOK_SHELLS), default=None, help="Default: from $SHELL.")
+def hook_install(shell: str | None) -> None:
+    """Write the hook file and source it from your shell's rc file (idempotent)."""
+    import os
+
+    from credstore.app import hook as hook_app
+    from credstore.cli.fast import hook_command
+
+    shell = shell or hook_app.default_shell(os.environ)
+    rc, path, changed = hook_app.install(shell, *hook_command(), os.environ)
+    if changed:
+        terminal.warn(f"{rc} now loads your credentials in new interactive {shell} shells (hook file: {path})")
+    else:
+        terminal.warn(f"{rc} already loads the hook; hook file {path} rewritten")
+
+
+@hook.command("uninstall")
+@click.option("--shell", "shell", type=click.Choice(HOOK_SHELLS), default=None, help="Default: every shell.")
+def hook_uninstall(shell: str | None) -> None:
+    """Remove the hook from the rc file(s) and delete the hook file(s)."""
+    import os
+
+    from credstore.app import hook as hook_app
+
+    changed = hook_app.uninstall([shell] if shell else list(HOOK_SHELLS), os.environ)
+    for path in changed:
+        terminal.warn(f"removed the credstore hook from {path}")
+    if not changed:
+        terminal.warn("no credstore hook was installed")
 
 
 @click.command()

@@ -36,7 +36,7 @@ import time
 
 from credstore.crypto import kernel_keyring
 
-__all__ = ["MAX_DATA", "SessionSecretUnavailable", "get", "put", "remove", "runtime_directory"]
+__all__ = ["MAX_DATA", "SessionSecretUnavailable", "get", "get_with_expiry", "put", "remove", "runtime_directory"]
 
 MAX_NAME = 64
 MAX_DATA = 16 * 1024 * 1024
@@ -294,6 +294,12 @@ def get(name: str) -> bytes | None:
     Never raises for an unusable keyring or directory: it then finds nothing. When the halves do not verify, both
     are removed (the key by its serial, so a concurrent ``put`` of a newer secret is not touched).
     """
+    found = get_with_expiry(name)
+    return None if found is None else found[0]
+
+
+def get_with_expiry(name: str) -> tuple[bytes, int] | None:
+    """``get``, with the secret's expiry (epoch seconds): authenticated by the same tag as the data."""
     _check_name(name)
     try:
         entry = kernel_keyring.load_entry(KEY_PREFIX + name)
@@ -317,7 +323,7 @@ def get(name: str) -> bytes | None:
 
                     data = _xor(body[len(_MAGIC) : -_TAG_LEN], _pad(enc_key, length))
                     if _compare_digest(_tag(mac_key, name, session, fid, expiry, data), body[-_TAG_LEN:]):
-                        return data
+                        return data, expiry
                 break
         _drop(name, session, key_id, dirs)
         return None

@@ -16,26 +16,41 @@ the one emitter asked for is imported (``credstore env`` runs in every new shell
 To add a shell: write ``shells/<module>.py``, then add one ``Shell(...)`` line to ``SHELL_REGISTRY``.
 """
 
-# No `from __future__ import annotations` here: typing.NamedTuple would compile string annotations (see store/base).
+from __future__ import annotations
 
-import importlib
 import os
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
 
 from credstore.errors import UsageError
 from credstore.shells._common import check_name, check_value
 
-__all__ = ["CONTAINER_PREFIXES", "FORMATS", "HOOK_SHELLS", "SHELLS", "detect_shell", "hook_text", "render"]
+# On the shell-start hot path: no typing, importlib or re here (a plain class, ``__import__``, a name check by hand).
+
+__all__ = [
+    "CONTAINER_PREFIXES",
+    "FORMATS",
+    "HOOK_SHELLS",
+    "SHELLS",
+    "check_name",
+    "check_value",
+    "detect_shell",
+    "hook_text",
+    "quote",
+    "render",
+    "render_checked",
+]
 
 
-class Shell(NamedTuple):
-    name: str
-    module: str
-    #: Basenames of ``$SHELL`` that mean this shell (for the default ``--shell``).
-    basenames: tuple[str, ...]
-    #: Whether ``credstore hook NAME`` is offered (the module's HOOK is not None).
-    has_hook: bool = False
+class Shell:
+    """``name``, its emitter ``module``, the ``basenames`` of ``$SHELL`` that mean it (for the default ``--shell``),
+    and whether ``credstore hook NAME`` is offered (``has_hook``: the module's HOOK is not None)."""
+
+    __slots__ = ("basenames", "has_hook", "module", "name")
+
+    def __init__(self, name: str, module: str, basenames: tuple[str, ...], has_hook: bool = False) -> None:
+        self.name, self.module, self.basenames, self.has_hook = name, module, basenames, has_hook
+
+    def __repr__(self) -> str:
+        return f"Shell({self.name!r})"
 
 
 SHELL_REGISTRY: tuple[Shell, ...] = (
@@ -57,11 +72,15 @@ _BY_NAME = {shell.name: shell for shell in SHELL_REGISTRY}
 _BASENAMES = {base: shell.name for shell in SHELL_REGISTRY for base in shell.basenames}
 
 
-def _module(name: str) -> Any:
-    return importlib.import_module(f"credstore.shells.{name}")
+def _module(name: str):
+    full = f"credstore.shells.{name}"
+    __import__(full)
+    import sys
+
+    return sys.modules[full]
 
 
-def detect_shell(environ: Mapping[str, str]) -> str:
+def detect_shell(environ) -> str:
     """Map the basename of ``$SHELL`` to one of SHELLS; anything unknown or missing gives ``"sh"``."""
     path = environ.get("SHELL") or ""
     base = os.path.basename(path.rstrip("/")).lstrip("-").lower()
@@ -70,17 +89,38 @@ def detect_shell(environ: Mapping[str, str]) -> str:
     return _BASENAMES.get(base, "sh")
 
 
-def hook_text(shell: str) -> str:
-    """What ``credstore hook SHELL`` prints."""
+def hook_text(shell: str, command: list[str] | tuple[str, ...], probe: str | None = None) -> str:
+    """What ``credstore hook SHELL`` prints: the shell's hook calling ``command`` (credstore's argv, absolute
+    paths) when ``probe`` (default: the command's program) exists, and doing nothing once it is gone."""
     if shell not in HOOK_SHELLS:
         raise UsageError(f"no hook for {shell!r}: choose one of {', '.join(HOOK_SHELLS)}")
-    text: str = _module(_BY_NAME[shell].module).HOOK
+    module = _module(_BY_NAME[shell].module)
+    words = [module.quote(word) for word in command]
+    exe = module.quote(probe if probe is not None else command[0])
+    text: str = module.HOOK.replace("@CMD@", " ".join(words)).replace("@EXE@", exe)
+    text = text.replace("@UID@", str(os.geteuid()))  # fish has no $UID
+    return text
+
+
+def quote(shell: str, value: str) -> str:
+    """``value`` as one word of ``shell`` (one of HOOK_SHELLS or sh), in any locale."""
+    quoted: str = _module(_BY_NAME[shell].module).quote(value)
+    return quoted
+
+
+def render_checked(assignments: list[tuple[str, str]], unsets: list[str], *, shell: str) -> str:
+    """``render`` for names and values already checked when they were stored (``app/render_cache.py``): only the
+    unsets, which come from the environment, are checked again."""
+    if shell not in _BY_NAME:
+        raise UsageError(f"unknown shell {shell!r}: choose one of {', '.join(SHELLS)}")
+    names = [check_name(n) for n in unsets]
+    text: str = _module(_BY_NAME[shell].module).render(assignments, names)
     return text
 
 
 def render(
-    assignments: Sequence[tuple[str, str]],
-    unsets: Sequence[str] = (),
+    assignments: list[tuple[str, str]] | tuple[tuple[str, str], ...],
+    unsets: list[str] | tuple[str, ...] = (),
     *,
     shell: str = "sh",
     fmt: str = "shell",

@@ -17,8 +17,6 @@ name); ``set -e`` erases it again. Every value starts with a quote, so none is t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 _OUTSIDE_QUOTES = str.maketrans({"\\": "'\\\\'", "'": "'\\''"})
 
 
@@ -27,32 +25,63 @@ def quote(value: str) -> str:
     return "'" + value.translate(_OUTSIDE_QUOTES) + "'"
 
 
-def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
+def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
     lines = [f"set -e {name}" for name in unsets]
     lines += [f"set -gx {name} {quote(value)}" for name, value in assignments]
     return "".join(line + "\n" for line in lines)
 
 
 HOOK: str | None = """\
-# credstore: load your credentials into interactive fish shells.
-# Put this in ~/.config/fish/config.fish:  credstore hook fish | source
-# Non-interactive shells do nothing; a locked profile is offered an unlock (asked on /dev/tty: stdin is the pipe).
-if status is-interactive; and command -q credstore
-    set -l __credstore_env (credstore env --shell fish 2>/dev/null)
-    set -l __credstore_rc $status
-    if test $__credstore_rc -eq 4; and isatty stderr
-        read -l -P 'credstore: your credentials are locked. Unlock now? [Y/n] ' __credstore_answer </dev/tty
-        if not string match -qi 'n*' -- "$__credstore_answer"
-            if credstore unlock </dev/tty
-                set __credstore_env (credstore env --shell fish)
-                set __credstore_rc $status
-            end
+# credstore: load your credentials into interactive fish shells (installed by: credstore hook install).
+# Non-interactive shells do nothing; a locked profile is offered an unlock (asked on /dev/tty: stdin may be a pipe).
+# A fish that inherited credstore's exports starts no process when the marker file says nothing changed (see
+# credstore/shells/posix_hook.py; fish has no clock builtin, so the unlock's expiry is not checked here).
+# Ctrl-C at the question skips the unlock; at the passphrase prompt fish itself cancels the rest of config.fish.
+if status is-interactive; and test -e @EXE@
+    set -l __credstore_skip 0
+    if set -q CREDSTORE_GENERATION
+        set -l __credstore_d /run/user/@UID@
+        if set -q XDG_RUNTIME_DIR; and test -n "$XDG_RUNTIME_DIR"
+            set __credstore_d $XDG_RUNTIME_DIR
+        end
+        set -l __credstore_p default
+        if set -q CREDSTORE_PROFILE; and test -n "$CREDSTORE_PROFILE"
+            set __credstore_p $CREDSTORE_PROFILE
+        end
+        set -l __credstore_m $__credstore_d/credstore/hook-$__credstore_p
+        if not test -O $__credstore_m
+            set __credstore_m /dev/shm/credstore-@UID@/hook-$__credstore_p
+        end
+        if test -O $__credstore_m
+            set -l __credstore_i 0
+            while read -l __credstore_line
+                set __credstore_i (math $__credstore_i + 1)
+                if test $__credstore_i -eq 1
+                    test "$__credstore_line" = "$CREDSTORE_GENERATION"; and set __credstore_skip 1
+                else if test $__credstore_i -gt 2; and test "$__credstore_line" -nt $__credstore_m
+                    set __credstore_skip 0
+                end
+            end <$__credstore_m
         end
     end
-    if test $__credstore_rc -eq 0
-        string join \\n -- $__credstore_env | source
-    else if test $__credstore_rc -ne 3; and test $__credstore_rc -ne 4
-        echo "credstore: could not load credentials (exit $__credstore_rc); run `credstore env` to see why" >&2
+    if test $__credstore_skip -eq 0
+        set -l __credstore_env (@CMD@ env --shell fish --hook 2>/dev/null)
+        set -l __credstore_rc $status
+        if test $__credstore_rc -eq 4; and isatty stderr; and test "$__credstore_env" = "# credstore: foreground"
+            if read -l -P 'credstore: your credentials are locked. Unlock now? [Y/n] ' __credstore_answer </dev/tty
+                if not string match -qi 'n*' -- "$__credstore_answer"
+                    if @CMD@ unlock </dev/tty
+                        set __credstore_env (@CMD@ env --shell fish --hook)
+                        set __credstore_rc $status
+                    end
+                end
+            end
+        end
+        if test $__credstore_rc -eq 0
+            string join \\n -- $__credstore_env | source
+        else if test $__credstore_rc -ne 3; and test $__credstore_rc -ne 4; and test $__credstore_rc -lt 128
+            echo "credstore: could not load credentials (exit $__credstore_rc); run `credstore env` to see why" >&2
+        end
     end
 end
 """

@@ -23,15 +23,13 @@ exec`` or ``--format json`` for such values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 
 def quote(value: str) -> str:
     """Single-quote ``value`` for any POSIX shell, in any locale."""
     return "'" + value.replace("'", "'\\''") + "'"
 
 
-def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
+def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
     """``unset -v`` lines, then ``export NAME='value'`` lines: the same text for every POSIX shell."""
     lines = [f"unset -v {name}" for name in unsets]
     lines += [f"export {name}={quote(value)}" for name, value in assignments]

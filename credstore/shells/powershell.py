@@ -25,7 +25,6 @@ Limit: PowerShell before 7.5 (and Windows PowerShell 5.1) cannot hold an empty e
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 HOOK: str | None = None
 SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"  # what PowerShell's tokenizer takes as a single quote
@@ -58,7 +57,7 @@ def quote(value: str) -> str:
     return "-join (" + ", ".join(items) + ")"
 
 
-def render(assignments: Sequence[tuple[str, str]], unsets: Sequence[str]) -> str:
+def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
     lines = [f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" for name in unsets]
     lines += [f"$env:{name} = {quote(value)}" for name, value in assignments]
     return "".join(line + "\n" for line in lines)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from credstore.shells.posix import quote
 from credstore.shells.posix import render as _render_posix
 from credstore.shells.posix_hook import posix_hook
+
+__all__ = ["HOOK", "quote", "render"]
 
 HOOK: str | None = posix_hook("zsh", "zshrc")
 

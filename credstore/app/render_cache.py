@@ -1,0 +1,565 @@
+"""The per-login render cache: what ``credstore env`` needs, kept so the next ``env`` of this login decrypts nothing.
+
+After a full ``env`` (the store decrypted, rollback checked, the profile file checked against the store) the stored
+layers are kept with ``crypto/session_secret.py`` under ``render-<hash of store home and profile>``: split between
+the kernel session keyring of this login (pad and MAC key, possessor-only, with a timeout) and a 0600 file in this
+uid's private runtime directory, so another login of the account (file half only) and another uid that inherited
+the session keyring (keyring half only) learn nothing and cannot make the next ``env`` print anything else.
+
+What is kept: every stored name, value and secret flag of the profile and of the service account it used (default
+or ``--service``), with their refresh-marker fingerprints and the fingerprint key; and a validator: for each file
+the result depends on (the store file, the profile file, the key file, the service account's store and key file),
+its path, ``(dev, ino, size, mtime_ns, ctime_ns)`` and, for stores, a digest of the first 4 KiB (the header, with the
+generation, and the start of a ciphertext made under a fresh salt per save: two saves never compare equal, even
+within one clock tick).
+
+A later ``env`` uses the cache only when every file still matches (``os.stat`` and one short ``read`` per store, no
+cryptography), the request is the plain one (no names, no ``--set``, no ``--format`` or ``--prefix``, the same
+service), and, for a passphrase store, the unlocked data key is still there. Then it applies the same precedence and
+the same ``CREDSTORE_EXPORTED`` refresh rule to the current environment (a fingerprint is computed only for a value
+that differs from every cached one), writes the same audit line, and prints the same text. ``exec`` (the same
+plan applied to its command's environment) and ``get NAME`` (the profile's value) are served the same way.
+Anything else takes the full road, which then refreshes the cache.
+
+The cache lives no longer than the unlock: at a level whose data key is kept for the session its timeout is the
+data key's remaining time and it is used only while that key is there; ``lock`` removes it. At the key file level
+it lives ``KEYFILE_TTL``. A level whose data key was not kept for the session, and OpenBao profiles, are never
+cached (their state changes where no local file shows it).
+
+This module is on the shell-start hot path: it imports ``os``, ``session_secret`` (``_ctypes``, ``_blake2``) and
+nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from credstore.crypto import session_secret
+
+_VERSION = "credstore-render-3"
+MARKER = "CREDSTORE_EXPORTED"
+ENVIRONMENT = "environment"
+#: How long the key file level keeps a render (that level has no unlock to follow).
+KEYFILE_TTL = 8 * 3600
+#: Protection levels whose render may be cached: their key is in a file or in this login's session cache.
+_CACHEABLE_LEVELS = ("keyfile", "passphrase")
+_SEP = "\0"
+
+
+# -- paths without pathlib (config.py has the reference versions; tests check they agree) -------------------------
+
+
+def store_home(environ) -> str:
+    override = environ.get("CREDSTORE_HOME")
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    base = environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
+    return os.path.join(base, "credstore")
+
+
+#: Written when a profile is chosen by the keys of the person's ssh-agent (a profile choice this module leaves to
+#: ``config.choose_profile``: with that index present, only ``--profile`` or ``$CREDSTORE_PROFILE`` are answered here).
+AGENT_INDEX = "ssh-agent.index"
+
+
+def profile_of(profile_arg: str | None, environ) -> str | None:
+    """The profile meant, or None when it must go the full road (an empty ``--profile`` is an error there; an
+    automatic choice by ssh-agent keys is made there)."""
+    if profile_arg is not None:
+        return profile_arg or None
+    if environ.get("CREDSTORE_PROFILE"):
+        return environ["CREDSTORE_PROFILE"]
+    try:
+        os.stat(os.path.join(store_home(environ), "profiles", AGENT_INDEX))
+    except FileNotFoundError:
+        return "default"
+    except OSError:
+        return None
+    return None
+
+
+def secret_name(home: str, profile: str, environ) -> str:
+    """The session secret's name: one per store home, profile and the settings that choose other files (the shared
+    directory of service accounts, the state directory of rollback detection)."""
+    from _blake2 import blake2b
+
+    where = [home, profile, environ.get("CREDSTORE_SHARED_DIR", ""), environ.get("CREDSTORE_STATE_DIR", "")]
+    digest = blake2b("\0".join(where).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return f"render-{digest}"
+
+
+# -- validator ----------------------------------------------------------------------------------------------------
+
+
+def _stat_key(st: os.stat_result) -> str:
+    return f"{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
+
+
+#: How much of a store file the validator covers: its whole header (with the generation, which every write raises)
+#: and the start of the ciphertext (new with every save: a fresh salt and nonce), whatever the format version.
+_HEAD = 4096
+
+
+def _digest(head: bytes) -> str:
+    from _blake2 import blake2b
+
+    return blake2b(head, digest_size=32).hexdigest()
+
+
+def describe_file(path: str, is_store: bool) -> tuple[str, str, str]:
+    """(path, stat key, digest of the first bytes for a store) of one file the render depends on; a missing file
+    has the stat key ``-``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return path, "-", ""
+    try:
+        st = os.fstat(fd)
+        return path, _stat_key(st), _digest(os.read(fd, _HEAD)) if is_store else ""
+    finally:
+        os.close(fd)
+
+
+def _file_matches(path: str, stat_key: str, header_digest: str) -> bool:
+    if stat_key == "-":
+        try:
+            os.lstat(path)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if _stat_key(os.fstat(fd)) != stat_key:
+            return False
+        if header_digest:
+            return _digest(os.read(fd, _HEAD)) == header_digest
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+# -- the cached record ----------------------------------------------------------------------------------------------
+
+
+class Record:
+    """A decoded cache entry (values never reach a repr)."""
+
+    __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "layers", "profile", "service", "service_source")
+    __slots__ += ("service_chosen",)
+
+    def __init__(self) -> None:
+        self.home = ""
+        self.profile = ""
+        self.dek_name = ""
+        self.expiry = 0
+        self.service = ""
+        self.service_source = ""
+        self.service_chosen = False
+        self.fp_key = b""
+        self.files: list[tuple[str, str, str]] = []
+        #: (source, {name: (value, secret, fingerprint)}) in precedence order; ``upper`` layers are marked by
+        #: ``service_chosen`` (the first layer is then the chosen service, which beats the environment).
+        self.layers: list[tuple[str, dict[str, tuple[str, bool, str]]]] = []
+
+    def __repr__(self) -> str:
+        return f"Record(profile={self.profile!r}, files={len(self.files)}, layers={[s for s, _ in self.layers]})"
+
+
+def encode(record: Record) -> bytes:
+    fields = [
+        _VERSION,
+        record.home,
+        record.profile,
+        record.dek_name,
+        str(record.expiry),
+        record.service,
+        record.service_source,
+        "1" if record.service_chosen else "0",
+        record.fp_key.hex(),
+        str(len(record.files)),
+    ]
+    for path, stat_key, header in record.files:
+        fields += [path, stat_key, header]
+    fields.append(str(len(record.layers)))
+    for source, values in record.layers:
+        # column by column (names, values, flags, fingerprints): decoding is then a few slices and a zip
+        fields += [source, str(len(values))]
+        fields += values
+        fields += [item[0] for item in values.values()]
+        fields += ["1" if item[1] else "0" for item in values.values()]
+        fields += [item[2] for item in values.values()]
+    return _SEP.join(fields).encode("utf-8", "surrogateescape")
+
+
+def decode(data: bytes) -> Record | None:
+    try:
+        fields = data.decode("utf-8", "surrogateescape").split(_SEP)
+        if fields[0] != _VERSION:
+            return None
+        record = Record()
+        record.home, record.profile, record.dek_name = fields[1], fields[2], fields[3]
+        record.expiry = int(fields[4])
+        record.service, record.service_source = fields[5], fields[6]
+        record.service_chosen = fields[7] == "1"
+        record.fp_key = bytes.fromhex(fields[8])
+        at = 10
+        for _ in range(int(fields[9])):
+            record.files.append((fields[at], fields[at + 1], fields[at + 2]))
+            at += 3
+        count = int(fields[at])
+        at += 1
+        for _ in range(count):
+            source, n = fields[at], int(fields[at + 1])
+            at += 2
+            names = fields[at : at + n]
+            flags = [flag == "1" for flag in fields[at + 2 * n : at + 3 * n]]
+            columns = zip(fields[at + n : at + 2 * n], flags, fields[at + 3 * n : at + 4 * n], strict=True)
+            values = dict(zip(names, columns, strict=True))
+            at += 4 * n
+            if len(values) != n:
+                return None
+            record.layers.append((source, values))
+        if at != len(fields):
+            return None
+        return record
+    except (ValueError, IndexError):
+        return None
+
+
+# -- fingerprints of the refresh marker, without cryptography ------------------------------------------------------
+
+
+def _hmac_sha256(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 (RFC 2104) on the builtin ``_sha256``: only for a value that no cached fingerprint covers."""
+    try:
+        from _sha256 import sha256  # type: ignore[import-not-found]
+    except ImportError:  # Python 3.12+ names it _sha2
+        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]
+    if len(key) > 64:
+        key = sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = sha256(bytes(b ^ 0x36 for b in key) + message).digest()
+    return sha256(bytes(b ^ 0x5C for b in key) + inner).digest()
+
+
+def fingerprint(key: bytes, name: str, value: str) -> str:
+    """The refresh-marker fingerprint (``resolver/exported.py``): HMAC-SHA256(key, name NUL value)[:12] in hex."""
+    return _hmac_sha256(key, name.encode() + b"\0" + value.encode())[:12].hex()
+
+
+def _parse_marker(text: str | None) -> dict[str, str]:
+    if not text:
+        return {}
+    parts = text.split(" ")
+    if parts[0] != "v1":
+        return {}
+    out: dict[str, str] = {}
+    for part in parts[1:]:
+        name, sep, fp = part.partition(":")
+        if sep and name and fp:
+            out[name] = fp
+    return out
+
+
+def _exported_unchanged(record: Record, environ) -> dict[str, str]:
+    from _operator import _compare_digest
+
+    out: dict[str, str] = {}
+    if not record.fp_key:
+        return out
+    for name, fp in _parse_marker(environ.get(MARKER)).items():
+        if name not in environ:
+            continue
+        current = environ[name]
+        mine = None
+        for _source, values in record.layers:
+            held = values.get(name)
+            if held is not None and held[0] == current:
+                mine = held[2]
+                break
+        if mine is None:
+            try:
+                mine = fingerprint(record.fp_key, name, current)
+            except UnicodeEncodeError:
+                continue
+        if _compare_digest(mine.encode(), fp.encode()):
+            out[name] = fp
+    return out
+
+
+# -- the hot path ---------------------------------------------------------------------------------------------------
+
+
+def load(profile: str, environ) -> Record | None:
+    """The cached record of ``profile`` if it is still valid for the files as they are now, else None."""
+    home = store_home(environ)
+    try:
+        data = session_secret.get(secret_name(home, profile, environ))
+    except (OSError, ValueError):
+        return None
+    if data is None:
+        return None
+    record = decode(data)
+    if record is None or record.home != home or record.profile != profile:
+        return None
+    for path, stat_key, header in record.files:
+        if not _file_matches(path, stat_key, header):
+            return None
+    if record.dek_name:
+        # The unlock must still be there and intact (``lock`` also removes this cache; this covers a lock by other
+        # means, and a data key another uid in the session keyring overwrote: then the store reads as locked).
+        try:
+            if session_secret.get(record.dek_name) is None:
+                return None
+        except (OSError, ValueError):
+            return None
+    return record
+
+
+def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dict[str, str]] | None:
+    """(assignments, unsets, {name: source delivered}) for a plain ``env``: the rules of ``resolver/plan.py``.
+    None when the full road must decide (a warning is due)."""
+    stale = _exported_unchanged(record, environ)
+    upper = record.layers[:1] if record.service_chosen else []
+    stored = record.layers[1:] if record.service_chosen else record.layers
+    known: set[str] = set()
+    for _source, values in record.layers:
+        known.update(values)
+    env_values = {n for n in known.intersection(environ) if n not in stale and n != MARKER}
+    if record.service and _attribution_warning_due(record, environ, env_values):
+        return None
+    if not upper and not env_values and len(stored) == 1:
+        # the common case (one store, nothing of it in the environment): the same result, built in bulk
+        source, values = stored[0]
+        names = sorted(values)
+        delivered = dict.fromkeys(names, source)
+        assignments = [(name, values[name][0]) for name in names]
+        unsets = [name for name in sorted(stale) if name not in delivered]
+        if record.fp_key and names:
+            marker_text = " ".join(["v1", *(f"{name}:{values[name][2]}" for name in names)])
+            assignments.append((MARKER, marker_text))
+        elif MARKER in environ:
+            unsets.append(MARKER)
+        return assignments, unsets, delivered
+    assignments: list[tuple[str, str]] = []
+    marker: dict[str, str] = {}
+    delivered: dict[str, str] = {}
+    for name in sorted(known):
+        winner = None
+        for source, values in upper:
+            if name in values:
+                winner = (source, values[name])
+                break
+        if winner is None:
+            if name in env_values:
+                continue  # the environment decides: left alone
+            for source, values in stored:
+                if name in values:
+                    winner = (source, values[name])
+                    break
+        if winner is None:
+            continue
+        source, (value, _secret, fp) = winner
+        assignments.append((name, value))
+        delivered[name] = source
+        if record.fp_key:
+            marker[name] = fp
+    unsets = [name for name in sorted(stale) if name not in delivered]
+    if marker:
+        assignments.append((MARKER, " ".join(["v1", *(f"{n}:{fp}" for n, fp in sorted(marker.items()))])))
+    elif MARKER in environ:
+        unsets.append(MARKER)
+    return assignments, unsets, delivered
+
+
+def _attribution_warning_due(record: Record, environ, env_values: set[str]) -> bool:
+    """Whether the full road would warn that a service's W&B key runs without WANDB_USERNAME (it words it)."""
+    if environ.get("WANDB_USERNAME") or any("WANDB_USERNAME" in values for _s, values in record.layers):
+        return False
+    if record.service_chosen:
+        return "WANDB_API_KEY" in record.layers[0][1]
+    if "WANDB_API_KEY" in env_values:
+        return False
+    for source, values in record.layers:
+        if "WANDB_API_KEY" in values:
+            return source == record.service_source
+    return False
+
+
+def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | None:
+    """What ``credstore env`` prints, from this login's render cache; None when the full road must run."""
+    import time
+
+    checked_at = time.time()
+    if options["tokens"] or options["sets"] or options["fmt"] != "shell":
+        return None
+    if options["prefix"] is not None or options["target"] is not None:
+        return None
+    profile = profile_of(profile_arg, environ)
+    if profile is None:
+        return None
+    record = load(profile, environ)
+    if record is None:
+        return None
+    wanted = options["service"]
+    if (wanted or "") != (record.service if record.service_chosen else ""):
+        return None
+    environ = dict(environ)  # os.environ encodes and decodes on every lookup: 10,000 names cost milliseconds
+    planned = plan(record, environ)
+    if planned is None:
+        return None
+    assignments, unsets, delivered = planned
+    from credstore import shells
+
+    shell = options["shell"] or shells.detect_shell(environ)
+    text = shells.render_checked(assignments, unsets, shell=shell)
+    if options.get("hook"):
+        text += generation_text(record, checked_at, shell, environ)
+    _audit(record, profile, "env", delivered)
+    return text
+
+
+def _usable(profile_arg: str | None, tokens: list, sets: list, service: str | None, environ):
+    """(record, profile) when the cache may answer a plain request for ``service``, else None."""
+    if tokens or sets:
+        return None
+    profile = profile_of(profile_arg, environ)
+    if profile is None:
+        return None
+    record = load(profile, environ)
+    if record is None or (service or "") != (record.service if record.service_chosen else ""):
+        return None
+    return record, profile
+
+
+def cached_exec_environment(profile_arg: str | None, options: dict, environ) -> dict[str, str] | None:
+    """The environment ``credstore exec`` gives its command, from this login's render cache (as
+    ``resolver/deliver.child_environment``), audited; None when the full road must run."""
+    found = _usable(profile_arg, options["tokens"], options["sets"], options["service"], environ)
+    if found is None:
+        return None
+    record, profile = found
+    child = dict(environ)
+    planned = plan(record, child)
+    if planned is None:
+        return None
+    assignments, unsets, delivered = planned
+    for name in unsets:
+        child.pop(name, None)
+    child.update(assignments)
+    child.pop(MARKER, None)
+    _audit(record, profile, "exec", delivered, command=options["command"][0])
+    return child
+
+
+def cached_get(profile_arg: str | None, name: str, environ) -> str | None:
+    """``credstore get NAME`` (the profile's stored value) from this login's render cache, audited; else None."""
+    found = _usable(profile_arg, [], [], None, environ)
+    if found is None:
+        return None
+    record, profile = found
+    source = f"profile:{profile}"
+    for layer_source, values in record.layers:
+        if layer_source == source and name in values:
+            _audit(record, profile, "get", {name: source})
+            return values[name][0]
+    return None
+
+
+def _audit(record: Record, profile: str, event: str, delivered: dict[str, str], command: str | None = None) -> None:
+    from credstore import audit
+
+    fields: dict[str, object] = {"names": sorted(delivered), "sources": delivered, "profile": profile}
+    if event != "get":
+        fields["service"] = record.service or None
+    if command is not None:
+        fields["command"] = command
+    audit.record(event, path=os.path.join(record.home, "audit.log"), **fields)
+
+
+# -- the generation marker the shell hook reads with builtins (shells/posix_hook.py) --------------------------------
+
+GENERATION = "CREDSTORE_GENERATION"
+
+
+def generation_text(record: Record | None, checked_at: float, shell: str, environ) -> str:
+    """The line ``env --hook`` adds: export the token of what the shell now holds (and write the marker file), or
+    unset a stale one when this profile's render is not cached."""
+    from credstore import shells
+
+    token = None if record is None else write_marker(record, checked_at)
+    if token is not None:
+        return shells.render([(GENERATION, token)], [], shell=shell)
+    if GENERATION in environ:
+        return shells.render([], [GENERATION], shell=shell)
+    return ""
+
+
+def write_marker(record: Record, checked_at: float) -> str | None:
+    """Write ``hook-<profile>`` in the private runtime directory: the token, the expiry, the files to watch, with
+    an mtime just before ``checked_at`` (when the files were found unchanged), so that any later write to them is
+    newer than the marker for ``[ FILE -nt MARKER ]``. Returns the token, or None when not possible."""
+    from _blake2 import blake2b
+
+    paths = [path for path, _key, _header in record.files]
+    if any("\n" in path for path in paths):
+        return None
+    described = _SEP.join([record.home, record.profile, str(record.expiry), *(_SEP.join(f) for f in record.files)])
+    token = blake2b(described.encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    content = f"{token}\n{record.expiry}\n" + "".join(f"{path}\n" for path in paths)
+    try:
+        directory = session_secret.runtime_directory()
+        name = f"{directory}/hook-{record.profile}"
+        temp = f"{name}.{os.getpid()}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, content.encode("utf-8", "surrogateescape"))
+        finally:
+            os.close(fd)
+        # A write after the check has a later mtime even on a coarse (jiffy) file clock; shells compare -nt to
+        # the nanosecond (bash 5.1+, zsh 5.9, fish 3). A write in the 0.1 s before only costs one more `env`.
+        stamp = int((checked_at - 0.1) * 1e9)
+        os.utime(temp, ns=(stamp, stamp))
+        os.rename(temp, name)
+    except (session_secret.SessionSecretUnavailable, OSError):
+        return None
+    return token
+
+
+# -- writing (on the full road, after the store was read and checked) ---------------------------------------------
+
+
+def capture(profile_source_files: list[tuple[str, bool]]) -> list[tuple[str, str, str]]:
+    """Describe files *before* they are read: a write after this shows as a mismatch (never stale data)."""
+    return [describe_file(path, is_store) for path, is_store in profile_source_files]
+
+
+def remember(record: Record, ttl_seconds: int, environ) -> bool:
+    """Keep ``record`` for this login; False (quietly) where no session keyring or runtime directory exists."""
+    if ttl_seconds <= 0:
+        return False
+    try:
+        session_secret.put(secret_name(record.home, record.profile, environ), encode(record), ttl_seconds)
+    except (session_secret.SessionSecretUnavailable, OSError, ValueError):
+        return False
+    return True
+
+
+def forget(home: str, profile: str, environ) -> bool:
+    """Remove the cached render of ``profile`` and its hook marker (``lock`` calls it). True if there was one."""
+    try:
+        marker = f"{session_secret.runtime_directory()}/hook-{profile}"
+        os.unlink(marker)
+    except (session_secret.SessionSecretUnavailable, OSError):
+        pass
+    try:
+        return session_secret.remove(secret_name(home, profile, environ))
+    except (OSError, ValueError):
+        return False
