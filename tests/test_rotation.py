@@ -126,6 +126,21 @@ def test_verify_sees_the_new_value_in_its_environment_only(store, tmp_path: Path
     assert get(store) == new
 
 
+def test_verify_gets_the_candidate_and_its_services_plain_values_only(store, tmp_path: Path) -> None:
+    """--verify's command sees the candidate and the non-secret values of the same service (the W&B server it checks
+    against), never the store's other values; the read is audited."""
+    store("set", "WANDB_BASE_URL", "https://wandb.example.org", check=True)
+    store("set", "OPENAI_API_KEY", input="sk-" + "o" * 40, check=True)
+    store("set", "HF_ENDPOINT", "https://hf.example.org", check=True)
+    seen = tmp_path / "seen"
+    probe = f'printf "%s|%s|%s" "$WANDB_BASE_URL" "${{OPENAI_API_KEY-unset}}" "${{HF_ENDPOINT-unset}}" > {seen}'
+    r = store("rotate", "WANDB_API_KEY", "--verify", probe, input=key())
+    assert r.returncode == 0, r.stderr
+    assert seen.read_text() == "https://wandb.example.org|unset|unset"
+    events = json.loads(store("audit", "--json", check=True).stdout)
+    assert any(e["event"] == "get" and e.get("via") == "rotate --verify" for e in events)
+
+
 def test_verify_with_a_missing_command_keeps_old(store) -> None:
     r = store("rotate", "WANDB_API_KEY", "--verify", "no-such-command-xyz", input=key())
     assert r.returncode == 1 and get(store) == store.old
