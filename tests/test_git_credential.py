@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from credstore.audit import names_of
 from tests.conftest import CLI
 from tests.fixtures_services import require_binary
 from tests.integration_support import Registered, register_checkout
@@ -162,9 +163,7 @@ def test_huggingface_answered_with_hf_token(person: Person) -> None:
     person.credential("approve", "protocol=https\nhost=huggingface.co\nusername=hf_user\npassword=hf_stored\n")
     assert person.fill("protocol=https\nhost=huggingface.co\n\n")["password"] == "hf_stored"
     events = [json.loads(line) for line in (person.cli.store_dir / "audit.log").read_text().splitlines()]
-    assert any(
-        e["event"] == "get" and e.get("names") == ["HF_TOKEN"] and e.get("via") == "git-credential" for e in events
-    )
+    assert any(e["event"] == "get" and names_of(e) == ["HF_TOKEN"] and e.get("via") == "git-credential" for e in events)
 
 
 def test_huggingface_hub_detects_the_helper_and_stores_through_it(person: Person) -> None:
