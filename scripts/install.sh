@@ -367,13 +367,22 @@ fi
 old_links="$m_links"
 m_links=""
 
-# venv_python DIR: the venv's interpreter; console_scripts PY: the scripts the installed project declares.
+# console_scripts PY: the commands the installed project put in its environment's bin directory: its plain scripts
+# (the files its RECORD lists there; credstore ships its commands so, see bin/credstore) and any entry-point scripts.
 console_scripts() {
-    "$1" - <<'EOF'
+    "$1" -I - <<'EOF'
 import importlib.metadata as md
-for ep in md.distribution("credstore").entry_points:
-    if ep.group == "console_scripts":
-        print(ep.name)
+import os
+import sysconfig
+
+dist = md.distribution("credstore")
+names = {ep.name for ep in dist.entry_points if ep.group == "console_scripts"}
+scripts = os.path.realpath(sysconfig.get_path("scripts"))
+for path in dist.files or ():
+    where = os.path.realpath(str(dist.locate_file(path)))
+    if os.path.dirname(where) == scripts:
+        names.add(os.path.basename(where))
+print("\n".join(sorted(names)))
 EOF
 }
 

@@ -5,7 +5,8 @@ keyring finds backends through the ``keyring.backends`` entry-point group of ins
 installed, so :func:`register_checkout` writes what an install writes, from ``pyproject.toml`` itself: a
 ``credstore-<version>.dist-info`` directory (``METADATA``, ``entry_points.txt`` with every entry-point group and the
 console scripts) in a directory put first on ``PYTHONPATH`` (so it shadows an installed credstore's metadata), and
-each ``[project.scripts]`` entry as an executable in a ``bin`` directory, as pip's script maker writes them.
+each command of ``[tool.setuptools] script-files`` (``bin/credstore``, ...) in a ``bin`` directory, its ``#!`` line
+naming this interpreter, as pip installs them.
 """
 
 from __future__ import annotations
@@ -60,9 +61,16 @@ def register_checkout(root: Path) -> Registered:
     for group, entries in groups.items():
         text += f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
     (info / "entry_points.txt").write_text(text)
-    for name, value in data.get("scripts", {}).items():
-        module, _, function = value.partition(":")
-        script = bin_dir / name
-        script.write_text(f"#!{sys.executable}\nimport sys\nfrom {module} import {function}\nsys.exit({function}())\n")
+    for source in script_files():
+        text = source.read_text()
+        assert text.startswith("#!"), source
+        script = bin_dir / source.name
+        script.write_text(f"#!{sys.executable}\n" + text.partition("\n")[2])
         script.chmod(0o755)
     return Registered(site, bin_dir)
+
+
+def script_files() -> list[Path]:
+    """The commands the project installs (pyproject's ``tool.setuptools.script-files``)."""
+    tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    return [REPO / name for name in tool["script-files"]]

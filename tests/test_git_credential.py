@@ -3,7 +3,7 @@
 huggingface_hub's helper detection (offline: only its git part), ``credstore import git-credentials`` and the
 doctor finding for ``credential.helper=store``.
 
-git finds the helper as ``git-credential-credstore`` on PATH, written from pyproject.toml's [project.scripts] as an
+git finds the helper as ``git-credential-credstore`` on PATH, written from pyproject.toml's script-files (bin/) as an
 install would (tests/integration_support.py). ``GIT_TERMINAL_PROMPT=0``: a git that would prompt fails instead.
 """
 

@@ -115,6 +115,24 @@ sys.exit(code)
 """
 
 
+def test_the_installed_command_imports_nothing_before_credstore(cli: CLI) -> None:
+    """``bin/credstore`` (what pip installs as the ``credstore`` command) adds no import of its own: pip's wrapper
+    for a [project.scripts] entry point imports ``re`` first, a third of a cached ``env``."""
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "me", check=True)
+    launcher = REPO / "bin" / "credstore"
+    probe = f'PYTHONPATH="{REPO}" "{sys.executable}" -S -X importtime "{launcher}" env --shell bash'
+    script = f"credstore env --shell bash >/dev/null || exit 10\n{probe}\n"
+    from tests.test_protection import in_session
+
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    assert "export WANDB_ENTITY='me'" in result.stdout
+    imported = {line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+    assert "credstore.app.render_cache" in imported  # served from the cache
+    assert {"re", "enum", "functools", "collections"} & imported == set()
+
+
 @pytest.mark.parametrize("level", ["keyfile", "passphrase"])
 def test_a_cached_env_imports_no_cryptography_click_keyring_hvac_or_pathlib(cli: CLI, level: str) -> None:
     from tests.test_protection import PW, WEAK, in_session, init_passphrase

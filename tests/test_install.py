@@ -64,9 +64,10 @@ def _copy_checkout(dest: Path) -> Path:
 
 
 def console_scripts() -> list[str]:
-    import tomllib
+    """The commands the project installs (plain scripts, see bin/credstore)."""
+    from tests.integration_support import script_files
 
-    return list(tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"])
+    return [path.name for path in script_files()]
 
 
 def _tree(root: Path) -> set[str]:
@@ -249,6 +250,8 @@ def test_reinstall_then_uninstall(installed: Installed) -> None:
     hvac = run_as(installed.user, [str(venv / "bin" / "python"), "-c", "import hvac"], env=_user_env(installed.user))
     assert hvac.returncode == 0, hvac.stderr
     assert os.readlink(installed.link) == f"{venv}/bin/credstore"
+    command = (venv / "bin" / "credstore").read_text()  # the plain script (bin/credstore), not pip's wrapper
+    assert command.startswith(f"#!{venv}/bin/python") and "import re" not in command, command
     manifest = (installed.data / "install-manifest").read_text()
     assert manifest.count("\nlink\t") == len(console_scripts()), manifest  # credstore, git-credential-credstore
     assert _login(installed.user, "credstore --version").returncode == 0
