@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 
@@ -400,7 +401,9 @@ def test_lean_helpers_agree_with_the_reference_ones(tmp_path) -> None:
         for message in (b"", b"x", b"A\0value" * 50):
             assert render_cache._hmac_sha256(key, message) == hmac_sha256(key, message)  # noqa: SLF001
     assert render_cache.fingerprint(b"k" * 32, "A", "v\u00e9") == fingerprint(b"k" * 32, "A", "v\u00e9")
-    import re
+    from credstore.resolver.layers import MASK
+
+    assert render_cache.MASK == MASK
 
     for name in ("A", "_", "a1", "1a", "", "A-B", "\u00e9", "A B", "ABC_def_123", "\u0661", "a\n"):
         ok = re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
@@ -503,3 +506,98 @@ show named; lean --profile default env; CREDSTORE_PROFILE=default lean env
     assert "MY_TOKEN='v1'" in got["plain"] and "rc=0" in got["plain"]
     assert got["indexed"].strip().startswith("rc=") and "rc=0" not in got["indexed"]
     assert got["named"].count("rc=0") == 2
+
+
+FULL = (
+    f'full() {{ PYTHONPATH="{REPO}" "{sys.executable}" -c '
+    "'import sys; from credstore.cli.main import cli; cli(sys.argv[1:], prog_name=\"credstore\")' "
+    '"$@" 2>/dev/null; echo "rc=$?"; }\n'
+)
+
+
+def test_list_and_explain_from_the_render_cache_print_what_the_full_road_prints(cli: CLI) -> None:
+    """A cached `list` / `explain` (with or without --json) is the click command's text, byte for byte, in every
+    precedence case: a value typed into the shell, credstore's own exports (refreshed), one changed by hand since;
+    and it loads neither click nor cryptography."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="tok-1", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    cli("set", "WANDB_PROJECT", "proj", check=True)
+    cases = ["list", "list --json", "explain", "explain --json"]
+    compare = "".join(f"say {{0}} {case}; lean {case}; say {{0}} {case} full; full {case}\n" for case in cases)
+    probe = f'PYTHONPATH="{REPO}" "{sys.executable}" -S -c \'{LEAN_PROBE}\''
+    script = (
+        LEAN
+        + FULL
+        + 'say() { echo "== $*"; }\n'
+        + "credstore env >/dev/null\n"
+        + compare.format("plain")
+        + "export MY_TOKEN=typed\n"
+        + compare.format("typed")
+        + 'unset MY_TOKEN; eval "$(credstore env)"\n'
+        + compare.format("exported")
+        + "WANDB_PROJECT=changed\n"
+        + compare.format("changed")
+        + f"{probe} list >/dev/null; {probe} explain >/dev/null\n"
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert len(got) == 32, result.stdout[:3000]
+    for situation in ("plain", "typed", "exported", "changed"):
+        for case in cases:
+            lean, full = (re.sub(r"\b\d+s\b", "Ns", got[f"{situation} {case}{how}"]) for how in ("", " full"))
+            assert lean == full, (situation, case)  # the same text, but for an AGE that ticked in between
+            assert got[f"{situation} {case}"].endswith("rc=0\n")
+    assert "MY_TOKEN: environment = ********  (shadows profile:default)" in got["typed explain"]
+    assert "MY_TOKEN: profile:default = ********\n" in got["exported explain"]
+    assert "WANDB_PROJECT: environment = changed  (shadows profile:default)" in got["changed explain"]
+    assert "WANDB_ENTITY   wandb    no" in got["plain list"] and "tok-1" not in result.stdout
+    probes = [line for line in result.stderr.splitlines() if line.startswith("MODULES")]
+    assert len(probes) == 2
+    for line in probes:
+        loaded = set(ast.literal_eval(line[len("MODULES") :]))
+        assert "credstore.app.render_cache" in loaded
+        assert sorted(m for m in loaded if m.split(".")[0] in {"click", "cryptography", "json", "re"}) == []
+
+
+def test_list_and_explain_leave_what_the_cache_does_not_hold_to_the_full_road(cli: CLI, tmp_path) -> None:
+    """`explain` with a default service account (what its admin allowed is not cached), an empty profile (`list`
+    says so on stderr) and any option beyond --json go through click, with its text."""
+    import grp
+    import os
+
+    from tests.test_protection import in_session
+
+    cli.env["CREDSTORE_SHARED_DIR"] = str(tmp_path / "shared")
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    cli("set", "WANDB_USERNAME", "me", check=True)
+    cli("service", "add", "team", "--group", grp.getgrgid(os.getegid()).gr_name, check=True)
+    cli("service", "allow", "team", "TEAM_TOKEN", check=True)
+    cli("service", "set", "team", "TEAM_TOKEN", input="t1", check=True)
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+probe() {{ PYTHONPATH="{REPO}" "{sys.executable}" -c '{LEAN_PROBE}' "$@" 2>&1 >/dev/null | grep -c "'click'"; }}
+show plain; probe list; probe explain
+show options; probe explain WANDB_ENTITY; probe list --json --json
+credstore use-service team 2>/dev/null; credstore env >/dev/null
+show service; probe explain; credstore explain | grep TEAM_TOKEN; probe list
+credstore use-service --none || exit 7; credstore rm WANDB_ENTITY 2>/dev/null; credstore rm WANDB_USERNAME 2>/dev/null
+credstore env >/dev/null
+show empty; probe list; credstore list
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["plain"] == "0\n0\n"
+    assert got["options"] == "1\n1\n"
+    assert got["service"] == "1\nTEAM_TOKEN: service:team = ********  (allowed by the service's admin)\n0\n"
+    assert got["empty"] == "1\n"
+    assert "profile 'default' is empty" in result.stderr

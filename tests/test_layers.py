@@ -27,7 +27,13 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("credstore.cli", "credstore.api", "credstore.__main__", "credstore.integrations")),
 ]
 # Shared by the command modules; everything else in cli/ is a command module (or the entry points).
-CLI_SHARED = {"credstore.cli.common", "credstore.cli.terminal", "credstore.cli.fast", "credstore.cli.main"}
+CLI_SHARED = {
+    "credstore.cli.common",
+    "credstore.cli.terminal",
+    "credstore.cli.fast",
+    "credstore.cli.main",
+    "credstore.cli.tables",
+}
 # Private-looking names that are public APIs: os._exit, and NamedTuple's methods.
 PUBLIC_UNDERSCORE = {"_exit", "_replace", "_asdict", "_fields", "_make"}
 

@@ -128,6 +128,7 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
     # -> render_cache.Record | None
     import time
 
+    from credstore import catalog
     from credstore.app import render_cache
     from credstore.crypto import session_secret
     from credstore.crypto.protection import protection
@@ -156,6 +157,9 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
     record.expiry = int(time.time()) + ttl
     record.files = list(files)
     record.fp_key = gathered.fp_key
+    record.listing = {
+        name: (entry.updated, catalog.service_of(name) or "") for name, entry in gathered.snapshot.entries.items()
+    }
     stored = [layer for layer in gathered.layers if layer.source not in (ARGUMENT, ENVIRONMENT)]
     if gathered.service is not None:
         if gathered.service_source != f"service:{gathered.service}":

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from credstore import catalog
 from credstore.app.context import Context
 from credstore.app.protection import ensure_profile
+from credstore.durations import age
 from credstore.errors import CredstoreError, NotFoundError, UsageError
 from credstore.resolver.layers import MASK
 from credstore.store.base import Backend, Entry, Snapshot
@@ -176,14 +177,6 @@ def remove(ctx: Context, names: Sequence[str]) -> list[str]:
     removed = backend.modify(change)
     ctx.audit("rm", names=removed)
     return removed
-
-
-def age(seconds_since_epoch: float, now: float | None = None) -> str:
-    delta = max(0.0, (now or time.time()) - seconds_since_epoch)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if delta >= size:
-            return f"{int(delta // size)}{unit}"
-    return f"{int(delta)}s"
 
 
 def entry_rows(scope: str, snapshot: Snapshot, now: float) -> list[dict[str, object]]:

@@ -142,7 +142,7 @@ def get_any(ctx: Context, service: str) -> Item | None:
 def list_items(ctx: Context) -> list[dict[str, object]]:
     """``credstore keyring list``: the pairs with their times, never a password (not a read of any value, so not
     audited)."""
-    from credstore.app.entries import age
+    from credstore.durations import age
 
     opened = _read(ctx)
     if opened is None:

@@ -36,7 +36,7 @@ import os
 
 from credstore.crypto import session_secret
 
-_VERSION = "credstore-render-3"
+_VERSION = "credstore-render-4"
 MARKER = "CREDSTORE_EXPORTED"
 ENVIRONMENT = "environment"
 #: How long the key file level keeps a render (that level has no unlock to follow).
@@ -152,7 +152,7 @@ class Record:
     """A decoded cache entry (values never reach a repr)."""
 
     __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "layers", "profile", "service", "service_source")
-    __slots__ += ("service_chosen",)
+    __slots__ += ("listing", "service_chosen")
 
     def __init__(self) -> None:
         self.home = ""
@@ -167,6 +167,9 @@ class Record:
         #: (source, {name: (value, secret, fingerprint)}) in precedence order; ``upper`` layers are marked by
         #: ``service_chosen`` (the first layer is then the chosen service, which beats the environment).
         self.layers: list[tuple[str, dict[str, tuple[str, bool, str]]]] = []
+        #: ``list``'s extra columns for each of the profile's own entries: when it was last changed, and the catalog
+        #: service it belongs to ("" for none).
+        self.listing: dict[str, tuple[float, str]] = {}
 
     def __repr__(self) -> str:
         return f"Record(profile={self.profile!r}, files={len(self.files)}, layers={[s for s, _ in self.layers]})"
@@ -195,6 +198,10 @@ def encode(record: Record) -> bytes:
         fields += [item[0] for item in values.values()]
         fields += ["1" if item[1] else "0" for item in values.values()]
         fields += [item[2] for item in values.values()]
+    fields.append(str(len(record.listing)))
+    fields += record.listing
+    fields += [repr(float(when)) for when, _service in record.listing.values()]
+    fields += [service for _when, service in record.listing.values()]
     return _SEP.join(fields).encode("utf-8", "surrogateescape")
 
 
@@ -226,6 +233,13 @@ def decode(data: bytes) -> Record | None:
             if len(values) != n:
                 return None
             record.layers.append((source, values))
+        count = int(fields[at])
+        times = map(float, fields[at + 1 + count : at + 1 + 2 * count])
+        columns = zip(times, fields[at + 1 + 2 * count : at + 1 + 3 * count], strict=True)
+        record.listing = dict(zip(fields[at + 1 : at + 1 + count], columns, strict=True))
+        at += 1 + 3 * count
+        if len(record.listing) != count:
+            return None
         if at != len(fields):
             return None
         return record
@@ -563,3 +577,66 @@ def forget(home: str, profile: str, environ) -> bool:
         return session_secret.remove(secret_name(home, profile, environ))
     except (OSError, ValueError):
         return False
+
+
+# -- list and explain (no value is read out, so no audit line, as on the full road) -------------------------------
+
+MASK = "********"  # resolver/layers.MASK (tests check they agree)
+
+
+def cached_list_rows(profile_arg: str | None, environ) -> list[dict[str, object]] | None:
+    """``credstore list``'s rows (``app/entries.list_rows``) from this login's render cache; None when the full road
+    must answer (nothing cached, or an empty profile, which it words)."""
+    found = _usable(profile_arg, [], [], None, environ)
+    if found is None:
+        return None
+    record, profile = found
+    source = f"profile:{profile}"
+    values = next((held for layer_source, held in record.layers if layer_source == source), None)
+    if not values or set(values) != set(record.listing):
+        return None
+    import time
+
+    from credstore.durations import age
+
+    now = time.time()
+    return [
+        {
+            "profile": profile,
+            "name": name,
+            "service": record.listing[name][1] or "-",
+            "secret": secret,
+            "age": age(record.listing[name][0], now),
+            "value": MASK if secret else value,
+        }
+        for name, (value, secret, _fp) in sorted(values.items())
+    ]
+
+
+def cached_explain_rows(profile_arg: str | None, environ) -> list[dict[str, object]] | None:
+    """A plain ``credstore explain``'s rows (``app/delivery.explain_rows``: every stored name, the layer that won
+    and the layers it shadowed) from this login's render cache; None when the full road must answer (a service
+    account in use: what its admin allowed is not cached)."""
+    found = _usable(profile_arg, [], [], None, environ)
+    if found is None or found[0].service:
+        return None
+    record = found[0]
+    stale = _exported_unchanged(record, environ)
+    names = sorted({name for _source, values in record.layers for name in values})
+    rows: list[dict[str, object]] = []
+    for name in names:
+        holders = [(source, values[name]) for source, values in record.layers if name in values]
+        if name in environ and name not in stale and name != MARKER:
+            holders.insert(0, (ENVIRONMENT, (environ[name], holders[0][1][1], "")))
+        source, (value, secret, _fp) = holders[0]
+        rows.append(
+            {
+                "name": name,
+                "source": source,
+                "shadowed": [held_by for held_by, _held in holders[1:]],
+                "value": MASK if secret else value,
+                "secret": secret,
+                "allowed_by_admin": False,
+            }
+        )
+    return rows

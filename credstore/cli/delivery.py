@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from credstore.app import delivery
+from credstore.cli import tables
 from credstore.cli.common import SERVICE_HELP, SET_HELP, context, raw_arguments
 from credstore.cli.fast import write
 from credstore.resolver.gather import parse_assignments
@@ -92,19 +91,7 @@ def explain(
     chosen = delivery.profile_choice(app_ctx)
     if chosen["key"] is not None:  # chosen by an ssh key, not by name: say which (on stderr, stdout stays the table)
         app_ctx.warn(f"profile '{chosen['profile']}' (ssh key {chosen['key']}): {chosen['why']}")
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    for row in rows:
-        if row["source"] is None:
-            click.echo(f"{row['name']}: not set anywhere")
-            continue
-        line = f"{row['name']}: {row['source']} = {row['value']}"
-        if row["shadowed"]:
-            line += f"  (shadows {', '.join(row['shadowed'])})"  # type: ignore[arg-type]
-        if row.get("allowed_by_admin"):
-            line += "  (allowed by the service's admin)"
-        click.echo(line)
+    write(tables.json_text(rows) if as_json else tables.explain_lines(rows))
 
 
 @click.command()

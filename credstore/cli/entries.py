@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 
 import click
@@ -11,8 +10,9 @@ from credstore import catalog
 from credstore.app import entries, protection
 from credstore.app.context import Context
 from credstore.catalog import SERVICES, KnownVariable, Service, check_name
-from credstore.cli import terminal
+from credstore.cli import tables, terminal
 from credstore.cli.common import context, passphrase_context
+from credstore.cli.fast import write
 from credstore.crypto.protection import LEVELS
 from credstore.errors import UsageError
 from credstore.store.base import Entry
@@ -177,20 +177,12 @@ def list_(ctx: click.Context, as_json: bool) -> None:
     app_ctx = context(ctx)
     rows = entries.list_rows(app_ctx)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        write(tables.json_text(rows))
         return
     if not rows:
         app_ctx.info(f"profile '{app_ctx.profile}' is empty")
         return
-    header = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
-    table = [header]
-    for r in rows:
-        table.append((r["profile"], r["name"], r["service"], "yes" if r["secret"] else "no", r["age"], r["value"]))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
-    for row in table:
-        click.echo(
-            "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + str(row[-1])
-        )
+    write(tables.list_table(rows))
 
 
 class _AddCommand(click.Command):

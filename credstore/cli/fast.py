@@ -1,7 +1,8 @@
-"""The hot path: ``credstore env`` and ``credstore exec`` without the CLI framework.
+"""The hot path: ``credstore env``, ``exec``, ``get``, ``list`` and ``explain`` without the CLI framework.
 
-``eval "$(credstore env)"`` runs in every new shell, so these two commands are parsed here by hand and never import
-click (or the OS keyring library). Anything this parser does not recognise (``--help``, an unknown option, a bad
+``eval "$(credstore env)"`` runs in every new shell, so these commands are parsed here by hand and never import
+click (or the OS keyring library); ``get``, ``list`` and ``explain`` are answered here only from the render cache
+(``app/render_cache.py``). Anything this parser does not recognise (``--help``, an unknown option, a bad
 choice) returns None and the full click CLI handles it, with its complete error messages.
 """
 
@@ -116,12 +117,15 @@ def parse_exec(args: list[str]) -> dict | None:
 
 
 def run(args: list[str]) -> int | None:
-    """Run ``env`` or ``exec`` if ``args`` are simple enough; None means: let the full CLI handle them."""
+    """Run ``env``, ``exec``, ``get``, ``hook SHELL``, ``list`` or ``explain`` if ``args`` are simple enough; None
+    means: let the full CLI handle them."""
     parsed = _parse_global(args)
-    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "get", "hook"):
+    if parsed is None or not parsed[1] or parsed[1][0] not in ("env", "exec", "get", "hook", "list", "explain"):
         return None
     profile, rest = parsed
     command, rest = rest[0], rest[1:]
+    if command in ("list", "explain"):
+        return _cached_view(command, profile, rest)
     if command == "get" and len(rest) == 1 and not rest[0].startswith("-"):
         import os
 
@@ -172,6 +176,28 @@ def run(args: list[str]) -> int | None:
     delivery.check_exec_command(ctx, options["command"], options["separated"])
     delivery.run_exec(ctx, options["tokens"], explicit, options["command"], service=options["service"])
     return 0  # not reached: run_exec replaces the process or raises
+
+
+def _cached_view(command: str, profile: str | None, rest: list[str]) -> int | None:
+    """A plain ``list`` / ``explain`` (``--json`` allowed) answered from the render cache, else None (click)."""
+    if rest not in ([], ["--json"]):
+        return None
+    import os
+
+    from credstore.app import render_cache
+    from credstore.cli import tables
+
+    if command == "list":
+        rows = render_cache.cached_list_rows(profile, os.environ)
+    else:
+        rows = render_cache.cached_explain_rows(profile, os.environ)
+    if rows is None:
+        return None
+    if rest:
+        write(tables.json_text(rows))
+    else:
+        write(tables.list_table(rows) if command == "list" else tables.explain_lines(rows))
+    return 0
 
 
 class ExecFailed(CredstoreError):
@@ -249,8 +275,8 @@ def run_env_full(profile: str | None, options: dict, *, hook: bool = False) -> i
     return 0
 
 
-#: What the hook runs: the interpreter with this line, not the console script, whose wrapper (pip's template)
-#: imports ``re`` first (a few milliseconds of every shell start).
+#: What the hook runs: the interpreter with this line, which is what ``bin/credstore`` does, so the hook works the
+#: same under an install whose command is an entry-point wrapper (those import ``re`` first, a few milliseconds).
 HOOK_CODE = "import sys;from credstore.__main__ import main;sys.exit(main())"
 
 
