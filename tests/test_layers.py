@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "credstore"
 
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (0, ("credstore.errors", "credstore.durations", "credstore.fsutil", "credstore.catalog", "credstore.sources")),
+    (0, ("credstore.marker",)),
     (0, ("credstore.shells",)),
     (1, ("credstore.crypto",)),
     (2, ("credstore.store",)),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from credstore.resolver.exported import MARKER, fingerprint, format_marker, parse_marker
+from credstore.marker import parse as parse_marker
+from credstore.resolver.exported import MARKER, fingerprint, format_marker
 from credstore.resolver.layers import Layer, Value, resolve
 from credstore.resolver.plan import build_layers, plan_env
 

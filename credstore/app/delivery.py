@@ -208,12 +208,12 @@ def unload_text(ctx: Context, shell: str | None = None) -> tuple[str, list[str],
     that needs no unlock), a name whose value no longer matches its fingerprint was changed by hand and stays; when
     it cannot (locked), every listed name is unset. Variables credstore never exported are never touched.
     Returns (text, names unset, names kept, whether values were checked)."""
-    from credstore import shells
+    from credstore import marker, shells
     from credstore.errors import CredstoreError
-    from credstore.resolver.exported import MARKER, exported_unchanged, parse_marker
+    from credstore.resolver.exported import exported_unchanged
     from credstore.resolver.plan import fingerprint_key
 
-    listed = [name for name in parse_marker(ctx.environ.get(MARKER)) if name in ctx.environ]
+    listed = [name for name in marker.parse(marker.read(ctx.environ)) if name in ctx.environ]
     unset, kept, checked = listed, [], False
     try:
         key = fingerprint_key(ctx.read(ctx.open_profile()))
@@ -224,7 +224,7 @@ def unload_text(ctx: Context, shell: str | None = None) -> tuple[str, list[str],
         unset = [name for name in listed if name in unchanged]
         kept = [name for name in listed if name not in unchanged]
         checked = True
-    names = [*unset, MARKER] if MARKER in ctx.environ else unset
+    names = [*unset, *marker.variables_in(ctx.environ)]
     text = shells.render([], names, shell=shell or shells.detect_shell(ctx.environ))
     return text, unset, kept, checked
 

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import os
 
+from credstore import marker
 from credstore.crypto import session_secret
 
 _VERSION = "credstore-render-4"
-MARKER = "CREDSTORE_EXPORTED"
+MARKER = marker.MARKER
 ENVIRONMENT = "environment"
 #: How long the key file level keeps a render (that level has no unlock to follow).
 KEYFILE_TTL = 8 * 3600
@@ -268,27 +269,13 @@ def fingerprint(key: bytes, name: str, value: str) -> str:
     return _hmac_sha256(key, name.encode() + b"\0" + value.encode())[:12].hex()
 
 
-def _parse_marker(text: str | None) -> dict[str, str]:
-    if not text:
-        return {}
-    parts = text.split(" ")
-    if parts[0] != "v1":
-        return {}
-    out: dict[str, str] = {}
-    for part in parts[1:]:
-        name, sep, fp = part.partition(":")
-        if sep and name and fp:
-            out[name] = fp
-    return out
-
-
 def _exported_unchanged(record: Record, environ) -> dict[str, str]:
     from _operator import _compare_digest
 
     out: dict[str, str] = {}
     if not record.fp_key:
         return out
-    for name, fp in _parse_marker(environ.get(MARKER)).items():
+    for name, fp in marker.parse(marker.read(environ)).items():
         if name not in environ:
             continue
         current = environ[name]
@@ -357,13 +344,14 @@ def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dic
         assignments = [(name, values[name][0]) for name in names]
         unsets = [name for name in sorted(stale) if name not in delivered]
         if record.fp_key and names:
-            marker_text = " ".join(["v1", *(f"{name}:{values[name][2]}" for name in names)])
-            assignments.append((MARKER, marker_text))
-        elif MARKER in environ:
-            unsets.append(MARKER)
+            pieces, unused = marker.assignments(marker.text_of(names, [values[name][2] for name in names]), environ)
+            assignments += pieces
+            unsets += unused
+        else:
+            unsets += marker.variables_in(environ)
         return assignments, unsets, delivered
     assignments: list[tuple[str, str]] = []
-    marker: dict[str, str] = {}
+    fingerprints: dict[str, str] = {}
     delivered: dict[str, str] = {}
     for name in sorted(known):
         winner = None
@@ -384,12 +372,15 @@ def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dic
         assignments.append((name, value))
         delivered[name] = source
         if record.fp_key:
-            marker[name] = fp
+            fingerprints[name] = fp
     unsets = [name for name in sorted(stale) if name not in delivered]
-    if marker:
-        assignments.append((MARKER, " ".join(["v1", *(f"{n}:{fp}" for n, fp in sorted(marker.items()))])))
-    elif MARKER in environ:
-        unsets.append(MARKER)
+    if fingerprints:
+        names = sorted(fingerprints)
+        pieces, unused = marker.assignments(marker.text_of(names, [fingerprints[n] for n in names]), environ)
+        assignments += pieces
+        unsets += unused
+    else:
+        unsets += marker.variables_in(environ)
     return assignments, unsets, delivered
 
 
@@ -468,7 +459,8 @@ def cached_exec_environment(profile_arg: str | None, options: dict, environ) -> 
     for name in unsets:
         child.pop(name, None)
     child.update(assignments)
-    child.pop(MARKER, None)
+    for name in marker.variables_in(child):
+        del child[name]
     _audit(record, profile, "exec", delivered, command=options["command"][0])
     return child
 
@@ -568,9 +560,8 @@ def remember(record: Record, ttl_seconds: int, environ) -> bool:
 
 def forget(home: str, profile: str, environ) -> bool:
     """Remove the cached render of ``profile`` and its hook marker (``lock`` calls it). True if there was one."""
-    try:
-        marker = f"{session_secret.runtime_directory()}/hook-{profile}"
-        os.unlink(marker)
+    try:  # noqa: SIM105 - no contextlib on the read path
+        os.unlink(f"{session_secret.runtime_directory()}/hook-{profile}")
     except (session_secret.SessionSecretUnavailable, OSError):
         pass
     try:

@@ -8,11 +8,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from credstore import catalog
+from credstore import catalog, marker
 from credstore.app.context import Context
 from credstore.app.entries import REPLACE_GRACE, check_length, entry_rows
 from credstore.errors import CredstoreError, NotFoundError, UsageError
-from credstore.resolver.exported import MARKER
 from credstore.resolver.gather import DEFAULT_SERVICE_SETTING
 from credstore.store.base import Backend, Entry, Snapshot
 from credstore.store.shared import ServiceStore, drop_expired_previous
@@ -59,7 +58,8 @@ def verify_environment(base: Snapshot, name: str, value: str) -> dict[str, str]:
         if not entry.secret and service is not None and catalog.service_of(entry_name) == service:
             child[entry_name] = entry.value
     child[name] = value
-    child.pop(MARKER, None)
+    for marker_name in marker.variables_in(child):
+        del child[marker_name]
     return child
 
 

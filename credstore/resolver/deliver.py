@@ -9,8 +9,8 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
+from credstore import marker
 from credstore.errors import EXIT_CANNOT_EXEC, EXIT_COMMAND_NOT_FOUND, CredstoreError, UsageError
-from credstore.resolver.exported import MARKER
 from credstore.resolver.gather import Gathered
 from credstore.shells import CONTAINER_PREFIXES
 
@@ -55,7 +55,8 @@ def child_environment(gathered: Gathered, environ: Mapping[str, str]) -> dict[st
         child.pop(name, None)
     for name, value in plan.assignments:
         child[name] = value
-    child.pop(MARKER, None)
+    for name in marker.variables_in(child):  # the marker is for shells: a command has no use for it
+        del child[name]
     return child
 
 

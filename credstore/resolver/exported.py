@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from credstore import marker
 from credstore.crypto.primitives import KeyedHmac, equal
 
-MARKER = "CREDSTORE_EXPORTED"
-_VERSION = "v1"
+MARKER = marker.MARKER
 
 
 def fingerprint(key: bytes, name: str, value: str) -> str:
@@ -33,31 +33,17 @@ class Fingerprinter:
         return self._mac(name.encode() + b"\0" + value.encode())[:12].hex()
 
 
-def parse_marker(text: str | None) -> dict[str, str]:
-    """``"v1 NAME:fp NAME:fp"`` -> {NAME: fp}; anything malformed counts as no marker (then nothing is refreshed)."""
-    if not text:
-        return {}
-    parts = text.split(" ")
-    if parts[0] != _VERSION:
-        return {}
-    out: dict[str, str] = {}
-    for part in parts[1:]:
-        name, sep, fp = part.partition(":")
-        if sep and name and fp:
-            out[name] = fp
-    return out
-
-
 def format_marker(fingerprints: Mapping[str, str]) -> str:
-    return " ".join([_VERSION, *(f"{name}:{fp}" for name, fp in sorted(fingerprints.items()))])
+    names = sorted(fingerprints)
+    return marker.text_of(names, [fingerprints[name] for name in names])
 
 
 def exported_unchanged(key: bytes, environ: Mapping[str, str]) -> dict[str, str]:
     """Names (with fingerprints) that credstore exported and whose current value is still the exported one."""
-    marker = parse_marker(environ.get(MARKER))
+    listed = marker.parse(marker.read(environ))
     fingerprint_of = Fingerprinter(key)
     return {
         name: fp
-        for name, fp in marker.items()
+        for name, fp in listed.items()
         if name in environ and equal(fingerprint_of(name, environ[name]).encode(), fp.encode())
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from credstore import marker as marker_variables
 from credstore.catalog import is_secret
 from credstore.resolver.exported import MARKER, Fingerprinter, exported_unchanged, format_marker
 from credstore.resolver.layers import ARGUMENT, ENVIRONMENT, Layer, Resolved, Value, resolve
@@ -94,7 +95,9 @@ def plan_env(
         if in_selection and name not in assigned:
             plan.unsets.append(name)
     if marker:
-        plan.assignments.append((MARKER, format_marker(marker)))
-    elif MARKER in environ:
-        plan.unsets.append(MARKER)
+        pieces, unused = marker_variables.assignments(format_marker(marker), environ)
+        plan.assignments += pieces
+        plan.unsets += unused
+    else:
+        plan.unsets += marker_variables.variables_in(environ)
     return plan
