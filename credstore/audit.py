@@ -180,9 +180,13 @@ def make_line(
         record["service"] = service
     names = list(names)
     if event in _READS and sources and set(names) <= set(sources):
-        grouped: dict[str, list[str]] = {}
-        for name in names:
-            grouped.setdefault(sources[name], []).append(name)
+        origins = set(sources.values())
+        if len(origins) == 1:  # the usual case, without a dictionary operation per name
+            grouped: dict[str, list[str]] = {origins.pop(): names}
+        else:
+            grouped = {}
+            for name in names:
+                grouped.setdefault(sources[name], []).append(name)
         record["sources"] = grouped  # each name once, under the source it came from
     else:
         if names:

@@ -153,7 +153,7 @@ class Record:
     """A decoded cache entry (values never reach a repr)."""
 
     __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "layers", "profile", "service", "service_source")
-    __slots__ += ("listing", "service_chosen")
+    __slots__ += ("listing", "listing_fields", "service_chosen")
 
     def __init__(self) -> None:
         self.home = ""
@@ -171,6 +171,8 @@ class Record:
         #: ``list``'s extra columns for each of the profile's own entries: when it was last changed, and the catalog
         #: service it belongs to ("" for none).
         self.listing: dict[str, tuple[float, str]] = {}
+        #: ``listing`` as decode found it (names, times, services): parsed only by ``list``, which needs it.
+        self.listing_fields: list[str] = []
 
     def __repr__(self) -> str:
         return f"Record(profile={self.profile!r}, files={len(self.files)}, layers={[s for s, _ in self.layers]})"
@@ -235,12 +237,8 @@ def decode(data: bytes) -> Record | None:
                 return None
             record.layers.append((source, values))
         count = int(fields[at])
-        times = map(float, fields[at + 1 + count : at + 1 + 2 * count])
-        columns = zip(times, fields[at + 1 + 2 * count : at + 1 + 3 * count], strict=True)
-        record.listing = dict(zip(fields[at + 1 : at + 1 + count], columns, strict=True))
+        record.listing_fields = fields[at + 1 : at + 1 + 3 * count]
         at += 1 + 3 * count
-        if len(record.listing) != count:
-            return None
         if at != len(fields):
             return None
         return record
@@ -584,7 +582,8 @@ def cached_list_rows(profile_arg: str | None, environ) -> list[dict[str, object]
     record, profile = found
     source = f"profile:{profile}"
     values = next((held for layer_source, held in record.layers if layer_source == source), None)
-    if not values or set(values) != set(record.listing):
+    listing = _listing_of(record)
+    if not values or listing is None or set(values) != set(listing):
         return None
     import time
 
@@ -595,13 +594,24 @@ def cached_list_rows(profile_arg: str | None, environ) -> list[dict[str, object]
         {
             "profile": profile,
             "name": name,
-            "service": record.listing[name][1] or "-",
+            "service": listing[name][1] or "-",
             "secret": secret,
-            "age": age(record.listing[name][0], now),
+            "age": age(listing[name][0], now),
             "value": MASK if secret else value,
         }
         for name, (value, secret, _fp) in sorted(values.items())
     ]
+
+
+def _listing_of(record: Record) -> dict[str, tuple[float, str]] | None:
+    fields = record.listing_fields
+    count = len(fields) // 3
+    try:
+        columns = zip(map(float, fields[count : 2 * count]), fields[2 * count :], strict=True)
+        listing = dict(zip(fields[:count], columns, strict=True))
+    except ValueError:
+        return None
+    return listing if len(listing) == count else None
 
 
 def cached_explain_rows(profile_arg: str | None, environ) -> list[dict[str, object]] | None:

@@ -31,6 +31,10 @@ def quote(value: str) -> str:
 
 def render(assignments: list[tuple[str, str]], unsets: list[str]) -> str:
     """``unset -v`` lines, then ``export NAME='value'`` lines: the same text for every POSIX shell."""
-    lines = [f"unset -v {name}" for name in unsets]
-    lines += [f"export {name}={quote(value)}" for name, value in assignments]
-    return "".join(line + "\n" for line in lines)
+    # ``quote`` inlined: one call less per variable is a millisecond at 10,000 of them
+    lines = [f"unset -v {name}\n" for name in unsets]
+    lines += [f"export {name}='{value.replace(_QUOTE, _ESCAPED)}'\n" for name, value in assignments]
+    return "".join(lines)
+
+
+_QUOTE, _ESCAPED = "'", "'\\''"
