@@ -157,9 +157,10 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
     record.expiry = int(time.time()) + ttl
     record.files = list(files)
     record.fp_key = gathered.fp_key
-    record.listing = {
-        name: (entry.updated, catalog.service_of(name) or "") for name, entry in gathered.snapshot.entries.items()
-    }
+    if len(gathered.snapshot.entries) <= render_cache.LISTING_MAX:
+        record.listing = {
+            name: (entry.updated, catalog.service_of(name) or "") for name, entry in gathered.snapshot.entries.items()
+        }
     stored = [layer for layer in gathered.layers if layer.source not in (ARGUMENT, ENVIRONMENT)]
     if gathered.service is not None:
         if gathered.service_source != f"service:{gathered.service}":

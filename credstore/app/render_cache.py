@@ -42,6 +42,9 @@ MARKER = marker.MARKER
 ENVIRONMENT = "environment"
 #: How long the key file level keeps a render (that level has no unlock to follow).
 KEYFILE_TTL = 8 * 3600
+#: The most entries whose ``list`` columns the cache keeps: every ``env`` decrypts them too (about 30 bytes an entry),
+#: and listing a larger profile is no shell-start matter (the full road answers it).
+LISTING_MAX = 1000
 #: Protection levels whose render may be cached: their key is in a file or in this login's session cache.
 _CACHEABLE_LEVELS = ("keyfile", "passphrase")
 _SEP = "\0"
