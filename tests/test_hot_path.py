@@ -601,3 +601,23 @@ show empty; probe list; credstore list
     assert got["service"] == "1\nTEAM_TOKEN: service:team = ********  (allowed by the service's admin)\n0\n"
     assert got["empty"] == "1\n"
     assert "profile 'default' is empty" in result.stderr
+
+
+def test_a_profile_of_more_than_listing_max_entries_is_listed_by_the_full_road(cli: CLI) -> None:
+    """Every `env` decrypts what the cache keeps for `list`, so it keeps it only up to LISTING_MAX entries; a
+    larger profile's `list` is answered by click, with the same rows."""
+    from credstore.app.render_cache import LISTING_MAX
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    dotenv = cli.home / "many.env"
+    dotenv.write_text("".join(f"V_{i:05d}=v{i}\n" for i in range(LISTING_MAX + 1)))
+    dotenv.chmod(0o600)
+    cli("import", "dotenv", "--remove-source", str(dotenv), check=True)
+    probe = f'PYTHONPATH="{REPO}" "{sys.executable}" -c \'{LEAN_PROBE}\''
+    script = f"credstore env >/dev/null\n{probe} list | grep -c '^default  V_'\n{probe} explain | grep -c '^V_'\n"
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(LISTING_MAX + 1)] * 2
+    probes = [set(ast.literal_eval(x[len("MODULES") :])) for x in result.stderr.splitlines() if x.startswith("MODULES")]
+    assert ["click" in loaded for loaded in probes] == [True, False]  # list by click, explain still from the cache
