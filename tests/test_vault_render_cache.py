@@ -271,3 +271,52 @@ def test_a_bad_bound_is_a_one_line_usage_error(openbao: OpenBao, tmp_path: Path,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("credstore: ") and BOUND in lines[0], result.stderr
     assert "Traceback" not in result.stderr and "v1" not in result.stderr
+
+
+def test_the_profile_setting_exec_and_get(openbao: OpenBao, tmp_path: Path) -> None:
+    """`vault config --render-cache SECONDS` sets the profile's bound (0: never; checked like the variable); `exec`
+    and `get` are answered from the same render."""
+    cli, _user, _token = person(openbao, tmp_path)
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    bad = cli("vault", "config", "--render-cache", "soon")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--render-cache" in bad.stderr, bad.stderr
+    shown = cli("vault", "config", "--render-cache", "30", check=True)
+    assert "env cached 30 s" in shown.stderr
+    script = (
+        LEAN
+        + SECTION
+        + """
+credstore env >/dev/null || exit 9
+show exec; lean exec -- sh -c 'printf "%s\\n" "$MY_TOKEN"'
+show get; lean get MY_TOKEN
+credstore vault config --render-cache 0 2>/dev/null || exit 10
+show off; lean env; credstore env >/dev/null || exit 11; lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["exec"].splitlines() == ["v1", "rc=0"]  # sh ran with the cached value
+    assert got["get"].splitlines() == ["v1", "rc=0"]
+    assert "rc=0" not in got["off"] and "MY_TOKEN" not in got["off"]
+
+
+def test_a_read_answered_by_the_fallback_copy_is_not_cached(openbao: OpenBao, tmp_path: Path) -> None:
+    """The server does not answer: env falls back to the last-known-good copy (with its warning) every time; the
+    render cache never answers for it, so the warning is never lost."""
+    cli = host(tmp_path, "h")
+    connect(cli, openbao, new_user(), make_token(openbao), "--cache-max-age", "1d")
+    cli("set", "MY_TOKEN", input="v1", check=True)
+    fill = cli("env", env={BOUND: "0"})  # fills the last-known-good copy, no render cache
+    assert fill.returncode == 0, fill.stderr
+    script = LEAN + SECTION + 'show down; credstore env; echo "rc=$?"; lean env\n'
+    openbao.pause()
+    try:
+        result = in_session(cli, script, env={"CREDSTORE_VAULT_DEADLINE": "1", "CREDSTORE_VAULT_TIMEOUT": "1"})
+    finally:
+        openbao.resume()
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)["down"]
+    assert "export MY_TOKEN='v1'" in got and "rc=0" in got  # the fallback answered the full env
+    assert "using the cached copy" in result.stderr
+    assert got.rstrip().splitlines()[-1] != "rc=0"  # and the lean one found nothing cached
