@@ -265,12 +265,13 @@ def test_a_bad_bound_is_a_one_line_usage_error(openbao: OpenBao, tmp_path: Path,
         result = cli("env", "--shell", "bash", env={BOUND: bad})
         assert result.returncode == 0 and "MY_TOKEN='v1'" in result.stdout, result.stderr
         return
-    result = cli("env", "--shell", "bash", env={BOUND: bad})
-    assert result.returncode == 2, result.stderr
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("credstore: ") and BOUND in lines[0], result.stderr
-    assert "Traceback" not in result.stderr and "v1" not in result.stderr
+    for command in (("env", "--shell", "bash"), ("exec", "--", "printenv", "MY_TOKEN"), ("get", "MY_TOKEN")):
+        result = cli(*command, env={BOUND: bad})
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("credstore: ") and BOUND in lines[0], result.stderr
+        assert "Traceback" not in result.stderr and "v1" not in result.stderr
 
 
 def test_the_profile_setting_exec_and_get(openbao: OpenBao, tmp_path: Path) -> None:

@@ -97,6 +97,22 @@ class Context:
         self.opened.append(backend)
         return backend
 
+    def openbao_bound(self) -> int | None:
+        """The freshness bound of this OpenBao profile's cached render, in seconds (0: never cached); None for a
+        local profile (or one this cannot tell without opening it: the render is then decided after the read).
+        A malformed bound is a ``UsageError``."""
+        from credstore.errors import CredstoreError
+
+        try:
+            facts = config.routing(self.profile, self.environ)
+        except (CredstoreError, OSError):
+            return None  # the read says what is wrong
+        if facts is None or facts.get(config.BACKEND) != config.VAULT:
+            return None
+        from credstore.store.vault_profile import render_cache_seconds
+
+        return render_cache_seconds(facts, self.environ)
+
     def forget_renders(self) -> None:
         """Drop every cached render of this store home in this login (``app/render_cache.py``): a write to OpenBao
         may change what any profile of it renders (a profile, or a service account several profiles use)."""

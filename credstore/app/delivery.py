@@ -82,7 +82,7 @@ def env_text(
 
     prefix = check_output_options(prefix, target)
     shell = shell or shells.detect_shell(ctx.environ)
-    bound = _openbao_bound(ctx)  # before anything is read: a malformed bound is an error, not a silent default
+    bound = ctx.openbao_bound()  # before anything is read: a malformed bound is an error, not a silent default
     before = _capture_profile_files(ctx) if bound != 0 else None  # before the read: a later write only misses
     gathered = gather_for(ctx, tokens, explicit, service)
     text = render_env(gathered, ctx.environ, shell=shell, fmt=fmt, prefix=prefix)
@@ -95,22 +95,6 @@ def env_text(
 
         text += render_cache.generation_text(record, checked_at, shell, ctx.environ)
     return text
-
-
-def _openbao_bound(ctx: Context) -> int | None:
-    """The freshness bound of an OpenBao profile's cached render, in seconds (0: never cached); None for a local
-    profile (or one this cannot tell without opening it: the render is then decided after the read)."""
-    from credstore import config
-
-    try:
-        facts = config.routing(ctx.profile, ctx.environ)
-    except (CredstoreError, OSError):
-        return None  # the read says what is wrong
-    if facts is None or facts.get(config.BACKEND) != config.VAULT:
-        return None
-    from credstore.store.vault_profile import render_cache_seconds
-
-    return render_cache_seconds(facts, ctx.environ)
 
 
 def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
@@ -137,7 +121,7 @@ def _remember_render(
     ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool, bound: int | None = None
 ):
     """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``): the record kept,
-    or None. ``bound``: an OpenBao profile's freshness bound (``_openbao_bound``). Never fails."""
+    or None. ``bound``: an OpenBao profile's freshness bound (``Context.openbao_bound``). Never fails."""
     try:
         return _remember_render_or_raise(ctx, gathered, files, chosen, bound)
     except Exception:  # an optimisation: whatever fails here, this env's output stands, uncached
@@ -251,6 +235,7 @@ def exec_environment(
     later arguments may hold what a person typed, secrets too."""
     from credstore.resolver.deliver import child_environment
 
+    ctx.openbao_bound()  # a malformed bound is an error here too, as on the cached road it is a miss
     gathered = gather_for(ctx, tokens, explicit, service)
     child = child_environment(gathered, ctx.environ)
     _audit_read(ctx, "exec", gathered, command=command[0])
