@@ -42,6 +42,9 @@ class Context:
         #: Lines that say what was done (a CLI may silence them with -q); warnings and errors go to ``warn``.
         self.info = warn if info is None else info
         self.via = via
+        #: The backends opened for this operation (``watch``), so ``env`` can tell whether a remote one answered
+        #: from its fallback copy (then its render is not cached).
+        self.opened: list[Backend] = []
 
     @property
     def interactive(self) -> bool:
@@ -59,8 +62,10 @@ class Context:
     # -- opening (through config, the only place that opens backends) ----------------------------------------------
 
     def open_profile(self) -> Backend:
-        return config.open_backend(
-            self.profile_arg, environ=self.environ, interactive=self.interactive, ask_passphrase=self.ask_passphrase
+        return self.watch(
+            config.open_backend(
+                self.profile_arg, environ=self.environ, interactive=self.interactive, ask_passphrase=self.ask_passphrase
+            )
         )
 
     def open_local(self, *, use_session_cache: bool = True, options: dict[str, str] | None = None) -> LocalStore:
@@ -74,14 +79,46 @@ class Context:
         )
 
     def open_service(self, name: str, opened: Backend | None = None) -> Backend:
-        return config.open_service(
-            name,
-            profile=self.profile_arg,
-            opened=opened,
-            environ=self.environ,
-            interactive=self.interactive,
-            ask_passphrase=self.ask_passphrase,
+        return self.watch(
+            config.open_service(
+                name,
+                profile=self.profile_arg,
+                opened=opened,
+                environ=self.environ,
+                interactive=self.interactive,
+                ask_passphrase=self.ask_passphrase,
+            )
         )
+
+    def watch(self, backend: Backend) -> Backend:
+        """Have every write of a remote backend (whose changes no local file shows) drop this login's cached
+        renders at once (``forget_renders``). Local stores never call ``after_write``: their file changes."""
+        backend.after_write = self.forget_renders
+        self.opened.append(backend)
+        return backend
+
+    def openbao_bound(self) -> int | None:
+        """The freshness bound of this OpenBao profile's cached render, in seconds (0: never cached); None for a
+        local profile (or one this cannot tell without opening it: the render is then decided after the read).
+        A malformed bound is a ``UsageError``."""
+        from credstore.errors import CredstoreError
+
+        try:
+            facts = config.routing(self.profile, self.environ)
+        except (CredstoreError, OSError):
+            return None  # the read says what is wrong
+        if facts is None or facts.get(config.BACKEND) != config.VAULT:
+            return None
+        from credstore.store.vault_profile import render_cache_seconds
+
+        return render_cache_seconds(facts, self.environ)
+
+    def forget_renders(self) -> None:
+        """Drop every cached render of this store home in this login (``app/render_cache.py``): a write to OpenBao
+        may change what any profile of it renders (a profile, or a service account several profiles use)."""
+        from credstore.app import render_cache
+
+        render_cache.forget_all(render_cache.store_home(self.environ), self.environ)
 
     def read(self, backend: Backend) -> Snapshot:
         """Read the person's profile; a wrong passphrase or key is recorded as a failed unlock."""

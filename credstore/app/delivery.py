@@ -82,13 +82,14 @@ def env_text(
 
     prefix = check_output_options(prefix, target)
     shell = shell or shells.detect_shell(ctx.environ)
-    before = _capture_profile_files(ctx)  # before the read: a write after it can only make the cache miss
+    bound = ctx.openbao_bound()  # before anything is read: a malformed bound is an error, not a silent default
+    before = _capture_profile_files(ctx) if bound != 0 else None  # before the read: a later write only misses
     gathered = gather_for(ctx, tokens, explicit, service)
     text = render_env(gathered, ctx.environ, shell=shell, fmt=fmt, prefix=prefix)
     _audit_read(ctx, "env", gathered)
     record = None
     if before is not None:
-        record = _remember_render(ctx, gathered, before, chosen=service is not None)
+        record = _remember_render(ctx, gathered, before, chosen=service is not None, bound=bound)
     if hook:
         from credstore.app import render_cache
 
@@ -97,7 +98,8 @@ def env_text(
 
 
 def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
-    """The profile's files as they are before ``env`` reads them (None: this profile's render is not cached)."""
+    """The profile's files as they are before ``env`` reads them (None: this profile's render is not cached). For
+    an OpenBao profile these are its local half: the store holding its token, the profile file, the key file."""
     from credstore import config
     from credstore.app import render_cache
 
@@ -107,24 +109,28 @@ def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
             return None  # an unusual CREDSTORE_HOME spelling: the lean path would not find the same files
         profile = ctx.profile
         facts = config.routing(profile, ctx.environ)
-        if facts is not None and facts.get(config.BACKEND) != config.LOCAL:
-            return None  # OpenBao: the values live on the server, no local file shows a change
+        if facts is not None and facts.get(config.BACKEND) not in (config.LOCAL, config.VAULT):
+            return None
         base = os.path.join(home, "profiles", profile)
         return render_cache.capture([(base + ".store", True), (base + ".profile", False), (base + ".key", False)])
     except (CredstoreError, OSError):
         return None
 
 
-def _remember_render(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool):
+def _remember_render(
+    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool, bound: int | None = None
+):
     """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``): the record kept,
-    or None. Never fails."""
+    or None. ``bound``: an OpenBao profile's freshness bound (``Context.openbao_bound``). Never fails."""
     try:
-        return _remember_render_or_raise(ctx, gathered, files, chosen)
+        return _remember_render_or_raise(ctx, gathered, files, chosen, bound)
     except Exception:  # an optimisation: whatever fails here, this env's output stands, uncached
         return None
 
 
-def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool):
+def _remember_render_or_raise(
+    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool, bound: int | None
+):
     # -> render_cache.Record | None
     import time
 
@@ -139,6 +145,13 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
     local = ctx.open_local()
     if not isinstance(local, LocalStore):
         return None
+    openbao = bound is not None
+    if not openbao and any(layer.source.startswith(render_cache.OPENBAO_SOURCE) for layer in gathered.layers):
+        return None  # OpenBao values reached without the profile file saying so (a store from before them)
+    if openbao:
+        ttl_cap = _openbao_ttl(ctx, bound)
+        if ttl_cap is None:
+            return None
     header = local.read_header()[0]
     levels = [protection(slot.kind, for_reading=True) for slot in header.slots]
     if all(level.caches_data_key for level in levels):
@@ -150,6 +163,10 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
         dek_name = header.store_id.hex()
     else:
         ttl, dek_name = render_cache.KEYFILE_TTL, ""
+    if openbao:
+        ttl = min(ttl, ttl_cap)
+        if ttl <= 0:
+            return None
     record = render_cache.Record()
     record.home = render_cache.store_home(ctx.environ)
     record.profile = ctx.profile
@@ -162,9 +179,12 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
             name: (entry.updated, catalog.service_of(name) or "") for name, entry in gathered.snapshot.entries.items()
         }
     stored = [layer for layer in gathered.layers if layer.source not in (ARGUMENT, ENVIRONMENT)]
-    if gathered.service is not None:
-        if gathered.service_source != f"service:{gathered.service}":
-            return None  # a service on OpenBao: not cached
+    if gathered.service is not None and openbao and gathered.service_source.startswith(render_cache.OPENBAO_SOURCE):
+        # beside the profile on the same server: no local file of its own, the same bound
+        record.service, record.service_source, record.service_chosen = gathered.service, gathered.service_source, chosen
+    elif gathered.service is not None:
+        if openbao or gathered.service_source != f"service:{gathered.service}":
+            return None
         account = ctx.open_service(gathered.service)
         service_files = render_cache.capture([(str(account.path), True), (str(account.key_path), False)])
         again = {n: (e.value, e.secret) for n, e in account.read().entries.items()}
@@ -185,6 +205,29 @@ def _remember_render_or_raise(ctx: Context, gathered: Gathered, files: list[tupl
     return record if render_cache.remember(record, ttl, ctx.environ) else None
 
 
+def _openbao_ttl(ctx: Context, bound: int) -> int | None:
+    """How long an OpenBao render may be kept: the bound, and never past the stored token's expiry; None when it
+    must not be kept (a read answered by the fallback copy, a token from the environment)."""
+    import time
+
+    from credstore.store import vault_profile
+
+    if bound <= 0 or vault_profile.env_token(ctx.environ) is not None:
+        return None
+    if any(backend.read_from_fallback for backend in ctx.opened):
+        return None
+    profile = next((b for b in ctx.opened if isinstance(b, vault_profile.VaultProfile) and b.name is None), None)
+    if profile is None:
+        return None
+    try:
+        expires = float(profile.secrets.get(vault_profile.TOKEN_EXPIRES) or 0)
+    except ValueError:
+        return None
+    if expires > 0:
+        return min(bound, int(expires - time.time()))
+    return bound
+
+
 def exec_environment(
     ctx: Context,
     tokens: Sequence[str],
@@ -197,6 +240,7 @@ def exec_environment(
     later arguments may hold what a person typed, secrets too."""
     from credstore.resolver.deliver import child_environment
 
+    ctx.openbao_bound()  # a malformed bound is an error here too, as on the cached road it is a miss
     gathered = gather_for(ctx, tokens, explicit, service)
     child = child_environment(gathered, ctx.environ)
     _audit_read(ctx, "exec", gathered, command=command[0])

@@ -150,6 +150,7 @@ def _write(ctx: Context, backend: Backend, values: Sequence[tuple[str, str, bool
 def get(ctx: Context, name: str) -> str:
     """The stored value of ``name`` (audited as a read)."""
     catalog.check_name(name)
+    ctx.openbao_bound()  # a malformed render-cache bound is an error, as for env and exec
     backend = ctx.open_profile()
     stored = ctx.read(backend).entries
     entry = stored.get(name)

@@ -23,8 +23,17 @@ Anything else takes the full road, which then refreshes the cache.
 
 The cache lives no longer than the unlock: at a level whose data key is kept for the session its timeout is the
 data key's remaining time and it is used only while that key is there; ``lock`` removes it. At the key file level
-it lives ``KEYFILE_TTL``. A level whose data key was not kept for the session, and OpenBao profiles, are never
-cached (their state changes where no local file shows it).
+it lives ``KEYFILE_TTL``. A level whose data key was not kept for the session is never cached.
+
+An OpenBao profile (its layers' sources start with ``vault:``; its service accounts live beside it) is cached the
+same way, with the files of its local half (the store holding its token, the profile file, the key file) in the
+validator, and a short freshness bound on top: ``vault.render_cache`` / ``$CREDSTORE_VAULT_CACHE_SECONDS``
+(``store/vault_profile.render_cache_seconds``, default 60 s, 0 = never), also capped by the token's expiry. The bound
+is the secret's own timeout (authenticated by ``session_secret``) and the record's expiry; a later, smaller
+``$CREDSTORE_VAULT_CACHE_SECONDS`` refuses a record that would outlive it. Every write credstore makes to OpenBao
+through this store home calls ``forget_all`` (``Context.watch``); a change made elsewhere (another machine, an
+admin) reaches ``env`` when the bound has passed. A token from ``$BAO_TOKEN`` / ``$VAULT_TOKEN`` is never cached
+for, and a read answered by the last-known-good copy (server down) is not cached.
 
 This module is on the shell-start hot path: it imports ``os``, ``session_secret`` (``_ctypes``, ``_blake2``) and
 nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
@@ -47,6 +56,10 @@ KEYFILE_TTL = 8 * 3600
 LISTING_MAX = 1000
 #: Protection levels whose render may be cached: their key is in a file or in this login's session cache.
 _CACHEABLE_LEVELS = ("keyfile", "passphrase")
+#: The source prefix of OpenBao layers (``store/vault_profile.py``): such a render has a freshness bound.
+OPENBAO_SOURCE = "vault:"
+OPENBAO_BOUND_ENV = "CREDSTORE_VAULT_CACHE_SECONDS"
+OPENBAO_TOKEN_ENV = ("BAO_TOKEN", "VAULT_TOKEN")
 _SEP = "\0"
 
 
@@ -314,6 +327,8 @@ def load(profile: str, environ) -> Record | None:
     for path, stat_key, header in record.files:
         if not _file_matches(path, stat_key, header):
             return None
+    if on_openbao(record) and not _fresh_for_openbao(record, environ):
+        return None
     if record.dek_name:
         # The unlock must still be there and intact (``lock`` also removes this cache; this covers a lock by other
         # means, and a data key another uid in the session keyring overwrote: then the store reads as locked).
@@ -323,6 +338,26 @@ def load(profile: str, environ) -> Record | None:
         except (OSError, ValueError):
             return None
     return record
+
+
+def on_openbao(record: Record) -> bool:
+    """Whether the render holds values read from OpenBao (the profile's, or a service account's beside it)."""
+    return any(source.startswith(OPENBAO_SOURCE) for source, _values in record.layers)
+
+
+def _fresh_for_openbao(record: Record, environ) -> bool:
+    """An OpenBao render answers only within its bound (the session secret's timeout checks it too), never for a
+    token from the environment, and never beyond a smaller bound set since (a malformed one: the full road says
+    why)."""
+    import time
+
+    if any(environ.get(name) for name in OPENBAO_TOKEN_ENV):
+        return False
+    left = record.expiry - time.time()
+    if left <= 0:
+        return False
+    text = environ.get(OPENBAO_BOUND_ENV, "").strip()
+    return not text or (text.isascii() and text.isdigit() and left <= int(text))
 
 
 def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dict[str, str]] | None:
@@ -474,8 +509,10 @@ def cached_get(profile_arg: str | None, name: str, environ) -> str | None:
     record, profile = found
     source = f"profile:{profile}"
     for layer_source, values in record.layers:
-        if layer_source == source and name in values:
-            _audit(record, profile, "get", {name: source})
+        openbao_profile = layer_source.startswith(OPENBAO_SOURCE) and layer_source != record.service_source
+        mine = layer_source == source or openbao_profile
+        if mine and name in values:
+            _audit(record, profile, "get", {name: layer_source})
             return values[name][0]
     return None
 
@@ -557,6 +594,17 @@ def remember(record: Record, ttl_seconds: int, environ) -> bool:
     except (session_secret.SessionSecretUnavailable, OSError, ValueError):
         return False
     return True
+
+
+def forget_all(home: str, environ) -> None:
+    """``forget`` every profile of the store home ``home`` (after a write to OpenBao, whose effect on a cached
+    render no local file shows)."""
+    try:
+        names = os.listdir(os.path.join(home, "profiles"))
+    except OSError:
+        return
+    for profile in {name.rsplit(".", 1)[0] for name in names if name.endswith((".profile", ".store"))}:
+        forget(home, profile, environ)
 
 
 def forget(home: str, profile: str, environ) -> bool:

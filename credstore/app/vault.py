@@ -161,8 +161,9 @@ def connect(
         create_profile(ctx, protection, local=local, facts=facts)
     else:
         config.set_routing(local, facts, ctx.environ)
-    profile = vp.VaultProfile(local, facts, environ=ctx.environ, use_cache=False)
+    profile = ctx.watch(vp.VaultProfile(local, facts, environ=ctx.environ, use_cache=False))
     profile.update_local({vp.CACHE: None, **vp.token_settings(token, info, source)})
+    ctx.forget_renders()  # another server, path or token: what was cached for this home goes
     try:
         snapshot = profile.read()
         if not snapshot.settings.get("fingerprint_key"):
@@ -194,7 +195,7 @@ def open_vault(ctx: Context) -> Any:
         facts = config.routing(ctx.profile_arg, ctx.environ) or {}
     if facts.get(config.BACKEND) != config.VAULT:
         raise UsageError(f"profile '{ctx.profile}' uses the local store, not OpenBao / Vault")
-    return vp.VaultProfile(ctx.open_local(), facts, environ=ctx.environ, use_cache=False)
+    return ctx.watch(vp.VaultProfile(ctx.open_local(), facts, environ=ctx.environ, use_cache=False))
 
 
 def login(ctx: Context, approle: bool, role_id: str | None, read_secret: ReadSecret) -> str:
@@ -202,6 +203,7 @@ def login(ctx: Context, approle: bool, role_id: str | None, read_secret: ReadSec
     profile = open_vault(ctx)
     token, info, source = obtain_token(profile.facts, approle, role_id, read_secret)
     profile.update_local(vp.token_settings(token, info, source))
+    ctx.forget_renders()  # the store file changed too; a token with other policies reads other values
     ttl = int(info.get("ttl") or 0)
     expiry = "no expiry" if not ttl else "ttl " + durations.format_duration(ttl)
     return (
@@ -216,6 +218,7 @@ def logout(ctx: Context) -> str:
     profile.update_local(
         {vp.TOKEN: None, vp.TOKEN_EXPIRES: None, vp.TOKEN_TTL: None, vp.TOKEN_RENEWABLE: None, vp.CACHE: None}
     )
+    ctx.forget_renders()  # no token, no values: not even from this login's render cache
     return f"token and cache removed from profile '{profile.profile}'"
 
 
@@ -293,8 +296,10 @@ def configure(
     *,
     deadline: str | None = None,
     proxy: str | None = None,
+    render_cache: str | None = None,
 ) -> str:
-    """Change the connection settings of this profile (the profile file and its copy in the store)."""
+    """Change the connection settings of this profile (the profile file and its copy in the store).
+    ``render_cache``: seconds a cached render of ``env`` stays fresh (0: never cached; SECURITY.md)."""
     vp = _vp()
     profile = open_vault(ctx)
     facts = dict(profile.facts)
@@ -316,11 +321,16 @@ def configure(
             facts[vp.PROXY] = check_proxy(proxy)
         else:
             facts.pop(vp.PROXY, None)
+    if render_cache is not None:
+        facts[vp.RENDER_CACHE] = str(vp.check_render_cache(render_cache.strip(), "--render-cache"))
     if facts != profile.facts:
         config.set_routing(profile.local, facts, ctx.environ)
+        ctx.forget_renders()
+    fresh = facts.get(vp.RENDER_CACHE, str(vp.DEFAULT_RENDER_CACHE))
     return (
         f"profile '{profile.profile}': {vp.describe(facts)}, timeout {facts.get(vp.TIMEOUT, vp.DEFAULT_TIMEOUT)} s"
         f", deadline {facts.get(vp.DEADLINE, vp.DEFAULT_DEADLINE)} s"
         + (f", CA {facts[vp.CA_CERT]}" if facts.get(vp.CA_CERT) else "")
         + (f", proxy {vp.display_url(facts[vp.PROXY])}" if facts.get(vp.PROXY) else "")
+        + (f", env cached {fresh} s" if fresh != "0" else ", env never cached")
     )

@@ -121,12 +121,27 @@ def cache(ctx: click.Context, max_age: str | None, clear: bool) -> None:
     metavar="URL",
     help="Reach the server through this HTTP proxy ('' to drop); http_proxy & co. are never used.",
 )
+@click.option(
+    "--render-cache",
+    "render_cache",
+    default=None,
+    metavar="SECONDS",
+    help="How long this login's `env` may answer from its render cache before asking the server again "
+    "(default 60, 0: never, at most 3600); CREDSTORE_VAULT_CACHE_SECONDS overrides.",
+)
 @click.pass_context
 def config_(
-    ctx: click.Context, timeout: float | None, ca_cert: str | None, deadline: str | None, proxy: str | None
+    ctx: click.Context,
+    timeout: float | None,
+    ca_cert: str | None,
+    deadline: str | None,
+    proxy: str | None,
+    render_cache: str | None,
 ) -> None:
     """Change the connection settings of this profile."""
-    click.echo(vault_app.configure(context(ctx), timeout, ca_cert, deadline=deadline, proxy=proxy), err=True)
+    app_ctx = context(ctx)
+    line = vault_app.configure(app_ctx, timeout, ca_cert, deadline=deadline, proxy=proxy, render_cache=render_cache)
+    click.echo(line, err=True)
 
 
 COMMANDS = [vault_group]

@@ -106,6 +106,11 @@ class Backend(ABC):
 
     #: Shown by ``explain`` and ``list`` as the source, e.g. ``profile:default`` or ``service:ml-team``.
     source: str
+    #: Called after each write of a backend whose changes no local file shows (a remote engine), so that what was
+    #: cached from the old contents (the render cache, ``app/render_cache.py``) goes at once. Set by the app layer.
+    after_write: Callable[[], None] | None = None
+    #: True once a read of a remote backend was answered by a fallback copy (the server did not answer).
+    read_from_fallback: bool = False
 
     @abstractmethod
     def exists(self) -> bool:

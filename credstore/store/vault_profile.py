@@ -15,6 +15,8 @@ Where its facts live:
     vault.deadline       5                           (seconds for a whole read; env must never hang a login)
     vault.proxy          http://proxy.example:3128   (optional; environment proxies are never used)
     vault.cache_max_age  seconds (0: no cache)
+    vault.render_cache   seconds a cached render of ``env`` stays fresh (``app/render_cache.py``; 0: never cached;
+                         ``CREDSTORE_VAULT_CACHE_SECONDS`` overrides; default ``DEFAULT_RENDER_CACHE``)
 
 - the profile's LOCAL encrypted store (``store/local.py``, at its own protection level), secrets only::
 
@@ -78,6 +80,12 @@ TOKEN_TTL = "vault.token_ttl"  # noqa: S105
 TOKEN_RENEWABLE = "vault.token_renewable"  # noqa: S105
 CACHE_MAX_AGE = "vault.cache_max_age"
 CACHE = "vault.cache"
+RENDER_CACHE = "vault.render_cache"
+RENDER_CACHE_ENV = "CREDSTORE_VAULT_CACHE_SECONDS"
+#: How long a render read from the server may answer ``env`` without asking it again (SECURITY.md "The render
+#: cache"): a change made elsewhere (another machine, an admin) reaches this login's ``env`` within this bound.
+DEFAULT_RENDER_CACHE = 60
+MAX_RENDER_CACHE = 3600
 
 DEFAULT_TIMEOUT = 3.0
 DEFAULT_MOUNT = "secret"
@@ -93,6 +101,26 @@ def parse_cache_age(text: str) -> float:
     if text.strip().lower() in ("0", "off", "none", "no", "never"):
         return 0.0
     return parse_duration(text, option="--cache-max-age")
+
+
+def render_cache_seconds(facts: Mapping[str, str], environ: Mapping[str, str]) -> int:
+    """The freshness bound of this profile's cached render: ``$CREDSTORE_VAULT_CACHE_SECONDS`` (when set and not
+    empty), else the profile's ``vault.render_cache``, else ``DEFAULT_RENDER_CACHE``. 0 means never cached."""
+    text = environ.get(RENDER_CACHE_ENV, "").strip()
+    where = RENDER_CACHE_ENV
+    if not text:
+        text, where = facts.get(RENDER_CACHE, "").strip(), f"the {RENDER_CACHE} setting"
+    if not text:
+        return DEFAULT_RENDER_CACHE
+    return check_render_cache(text, where)
+
+
+def check_render_cache(text: str, where: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_RENDER_CACHE:
+        raise UsageError(
+            f"{where} must be a whole number of seconds from 0 (never cache) to {MAX_RENDER_CACHE}, not {text[:40]!r}"
+        )
+    return int(text)
 
 
 def require_hvac() -> None:
@@ -265,6 +293,7 @@ class VaultProfile(Backend):
             cached = self._cached(exc)
             if cached is None:
                 raise
+            self.read_from_fallback = True
             return cached
         if self.use_cache and self.cache_max_age > 0:
             self._update_cache(snapshot)
@@ -280,6 +309,9 @@ class VaultProfile(Backend):
             return self.remote.modify(with_fingerprint_key)
         except AuthError as exc:
             raise self.auth_context(exc) from None
+        finally:
+            if self.after_write is not None:  # also after a failure: the server may have taken part of it
+                self.after_write()
 
     def history(self, name: str) -> list[dict[str, Any]]:
         return self.remote.history(name)
@@ -299,6 +331,7 @@ class VaultProfile(Backend):
             warn=self._warn,
             secrets=self._secrets,
         )
+        service.after_write = self.after_write
         return service
 
     # -- last-known-good cache --------------------------------------------------------------------------------
