@@ -34,6 +34,16 @@ def variables_in(environ) -> list[str]:
     return found
 
 
+def all_variables(environ) -> list[str]:
+    """Every variable of the marker's family in ``environ``, read or not: ``CREDSTORE_EXPORTED`` and any
+    ``CREDSTORE_EXPORTED_<n>`` (also one left behind when the first was unset, or after a gap). These are what
+    credstore removes when it rewrites or drops the marker, so no stale piece is ever joined to a later marker."""
+    prefix = MARKER + "_"
+    numbered = [name for name in environ if name.startswith(prefix) and name[len(prefix) :].isdigit()]
+    numbered.sort(key=lambda name: int(name[len(prefix) :]))
+    return [MARKER, *numbered] if MARKER in environ else numbered
+
+
 def read(environ) -> str | None:
     """The whole marker text in ``environ`` (its pieces joined), or None."""
     names = variables_in(environ)
@@ -61,8 +71,8 @@ def text_of(names, fingerprints) -> str:
 
 
 def assignments(text: str, environ) -> tuple[list[tuple[str, str]], list[str]]:
-    """(assignments, unsets) that leave ``text`` in the marker's variables: the pieces, and the continuations
-    ``environ`` holds beyond them."""
+    """(assignments, unsets) that leave exactly ``text`` in the marker's variables: the pieces, and every other
+    variable of the family that ``environ`` holds (``all_variables``)."""
     pieces: list[str] = []
     start = 0
     while len(text) - start > PIECE:
@@ -75,5 +85,5 @@ def assignments(text: str, environ) -> tuple[list[tuple[str, str]], list[str]]:
         start = cut + 1
     pieces.append(text[start:])
     names = [MARKER, *(continuation(number) for number in range(2, len(pieces) + 1))]
-    stale = variables_in(environ)[len(pieces) :]
+    stale = [name for name in all_variables(environ) if name not in names]
     return list(zip(names, pieces, strict=True)), stale

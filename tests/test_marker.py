@@ -35,10 +35,16 @@ def test_pieces_are_short_and_read_back_whole(fingerprints: dict[str, str], piec
     assert unsets == [marker.continuation(i) for i in range(len(assignments) + 1, 40)]
 
 
-def test_a_continuation_after_a_gap_is_not_read() -> None:
+def test_a_continuation_after_a_gap_is_not_read_and_any_stray_piece_is_removed() -> None:
     environ = {marker.MARKER: "v1 A:1", marker.continuation(3): "B:2"}
     assert marker.variables_in(environ) == [marker.MARKER]
     assert marker.parse(marker.read(environ)) == {"A": "1"}
+    assert marker.all_variables(environ) == [marker.MARKER, marker.continuation(3)]
+    # pieces left behind when the first was unset are never read, and the next marker removes them
+    orphans = {marker.continuation(10): "C:3", marker.continuation(2): "B:2", "CREDSTORE_EXPORTED_X": "kept"}
+    assert marker.read(orphans) is None
+    assert marker.all_variables(orphans) == [marker.continuation(2), marker.continuation(10)]
+    assert marker.assignments("v1 A:1", orphans) == ([(marker.MARKER, "v1 A:1")], marker.all_variables(orphans))
 
 
 COUNT = 4000  # about 140 KiB of marker text: more than one environment string may hold
@@ -69,6 +75,10 @@ echo "child=$({lean} exec -- sh -c 'env | grep -c ^CREDSTORE_EXPORTED')"
 eval "$({lean} env)"; eval "$(full env)"; /bin/true && echo still-ok
 eval "$(credstore unload 2>/dev/null)"
 echo "after-unload=$(env | grep -c '^CREDSTORE_EXPORTED') ${{VAR_00001-unset}} $VAR_00007"
+eval "$(credstore env)"; unset CREDSTORE_EXPORTED  # the values are the person's own now; the rest is litter
+echo "headless-child=$({lean} exec -- sh -c 'env | grep -c ^CREDSTORE_EXPORTED')"
+eval "$({lean} env)"
+echo "headless=$(env | grep -c '^CREDSTORE_EXPORTED')"
 """
     )
     result = in_session(cli, script)
@@ -80,3 +90,4 @@ echo "after-unload=$(env | grep -c '^CREDSTORE_EXPORTED') ${{VAR_00001-unset}} $
     assert f"lean={COUNT - 1}\n" in out and f"full={COUNT - 1}\n" in out
     assert "child=0\n" in out
     assert "after-unload=0 unset typed\n" in out
+    assert "headless-child=0\n" in out and "headless=0\n" in out

@@ -269,7 +269,7 @@ def unload_text(ctx: Context, shell: str | None = None) -> tuple[str, list[str],
         unset = [name for name in listed if name in unchanged]
         kept = [name for name in listed if name not in unchanged]
         checked = True
-    names = [*unset, *marker.variables_in(ctx.environ)]
+    names = [*unset, *marker.all_variables(ctx.environ)]
     text = shells.render([], names, shell=shell or shells.detect_shell(ctx.environ))
     return text, unset, kept, checked
 

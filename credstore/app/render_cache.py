@@ -384,7 +384,7 @@ def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dic
             assignments += pieces
             unsets += unused
         else:
-            unsets += marker.variables_in(environ)
+            unsets += marker.all_variables(environ)
         return assignments, unsets, delivered
     assignments: list[tuple[str, str]] = []
     fingerprints: dict[str, str] = {}
@@ -416,7 +416,7 @@ def plan(record: Record, environ) -> tuple[list[tuple[str, str]], list[str], dic
         assignments += pieces
         unsets += unused
     else:
-        unsets += marker.variables_in(environ)
+        unsets += marker.all_variables(environ)
     return assignments, unsets, delivered
 
 
@@ -495,7 +495,7 @@ def cached_exec_environment(profile_arg: str | None, options: dict, environ) -> 
     for name in unsets:
         child.pop(name, None)
     child.update(assignments)
-    for name in marker.variables_in(child):
+    for name in marker.all_variables(child):
         del child[name]
     _audit(record, profile, "exec", delivered, command=options["command"][0])
     return child
@@ -668,10 +668,10 @@ def _listing_of(record: Record) -> dict[str, tuple[float, str]] | None:
 def cached_explain_rows(profile_arg: str | None, environ) -> list[dict[str, object]] | None:
     """A plain ``credstore explain``'s rows (``app/delivery.explain_rows``: every stored name, the layer that won
     and the layers it shadowed) from this login's render cache; None when the full road must answer (a service
-    account in use: what its admin allowed is not cached)."""
+    account in use: what its admin allowed is not cached; an OpenBao profile)."""
     found = _usable(profile_arg, [], [], None, environ)
-    if found is None or found[0].service:
-        return None
+    if found is None or found[0].service or on_openbao(found[0]):
+        return None  # on OpenBao, explain asks the server (SECURITY.md): only env, exec and get take the bound
     record = found[0]
     stale = _exported_unchanged(record, environ)
     names = sorted({name for _source, values in record.layers for name in values})

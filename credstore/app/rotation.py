@@ -58,7 +58,7 @@ def verify_environment(base: Snapshot, name: str, value: str) -> dict[str, str]:
         if not entry.secret and service is not None and catalog.service_of(entry_name) == service:
             child[entry_name] = entry.value
     child[name] = value
-    for marker_name in marker.variables_in(child):
+    for marker_name in marker.all_variables(child):
         del child[marker_name]
     return child
 

@@ -55,7 +55,7 @@ def child_environment(gathered: Gathered, environ: Mapping[str, str]) -> dict[st
         child.pop(name, None)
     for name, value in plan.assignments:
         child[name] = value
-    for name in marker.variables_in(child):  # the marker is for shells: a command has no use for it
+    for name in marker.all_variables(child):  # the marker is for shells: a command has no use for it
         del child[name]
     return child
 

@@ -99,5 +99,5 @@ def plan_env(
         plan.assignments += pieces
         plan.unsets += unused
     else:
-        plan.unsets += marker_variables.variables_in(environ)
+        plan.unsets += marker_variables.all_variables(environ)
     return plan
