@@ -175,6 +175,7 @@ show expired; lean env; credstore env
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=10)
             time.sleep(0.05)
         write_elsewhere(openbao, user, "MY_TOKEN", "v2")
+        write_elsewhere(openbao, user, "WANDB_ENTITY", "team2")
     finally:
         (cli.home / "sync.written").touch()
         out, err = proc.communicate(timeout=120)
@@ -192,6 +193,7 @@ def test_the_trade_off_within_the_bound(openbao: OpenBao, tmp_path: Path) -> Non
     right after: the cache really answers; the change arrives at the latest when the bound has passed."""
     cli, user, _token = person(openbao, tmp_path)
     cli("set", "MY_TOKEN", input="v1", check=True)
+    cli("set", "WANDB_ENTITY", "team1", check=True)
     sync = cli.home / "sync"
     script = (
         LEAN
@@ -201,6 +203,7 @@ credstore env >/dev/null || exit 9
 touch {sync}.cached
 i=0; while [ ! -e {sync}.written ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 show stale; lean env
+show explain; credstore explain; credstore list
 show zero; {BOUND}=0 lean env; {BOUND}=0 credstore env
 """
     )
@@ -223,12 +226,16 @@ show zero; {BOUND}=0 lean env; {BOUND}=0 credstore env
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=10)
             time.sleep(0.05)
         write_elsewhere(openbao, user, "MY_TOKEN", "v2")
+        write_elsewhere(openbao, user, "WANDB_ENTITY", "team2")
     finally:
         (cli.home / "sync.written").touch()
         out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     got = sections(out)
     assert "export MY_TOKEN='v1'" in got["stale"] and "rc=0" in got["stale"]
+    # explain and list always ask the server (only env, exec and get take the bound)
+    assert "WANDB_ENTITY: vault:" in got["explain"] and "= team2" in got["explain"], got["explain"]
+    assert "team1" not in got["explain"]
     # a bound of 0 set later refuses the cached render at once: the full road reads the server
     first, _, rest = got["zero"].partition("rc=")
     assert first == "" and not rest.startswith("0") and "export MY_TOKEN='v2'" in rest
