@@ -73,9 +73,7 @@ def check_dir(path: Path) -> None:
         raise _not_yours(path, st.st_uid, uid)
     if st.st_mode & 0o077:
         raise PermissionProblem(f"{path} is accessible by other users; fix it with: chmod 700 {path}")
-    home = Path(os.path.expanduser("~")).resolve()
-    parent = path.resolve().parent
-    while True:
+    for parent in parents_checked(path):
         try:
             pst = os.stat(parent)
         except OSError as exc:
@@ -89,9 +87,18 @@ def check_dir(path: Path) -> None:
             )
         if writable_by_others and not sticky_root:
             raise PermissionProblem(f"{parent} is writable by group or others; fix it with: chmod go-w {parent}")
-        if parent == home or parent.parent == parent:
-            break
+
+
+def parents_checked(path: Path) -> list[Path]:
+    """The parents of the store directory ``path`` that ``check_dir`` checks: up to the home directory, or the
+    file-system root (the render cache watches them too)."""
+    home = Path(os.path.expanduser("~")).resolve()
+    parent = path.resolve().parent
+    found = [parent]
+    while parent != home and parent.parent != parent:
         parent = parent.parent
+        found.append(parent)
+    return found
 
 
 def check_private_fd(fd: int, path: Path, *, secret_file: bool) -> os.stat_result:

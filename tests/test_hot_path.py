@@ -621,3 +621,36 @@ def test_a_profile_of_more_than_listing_max_entries_is_listed_by_the_full_road(c
     assert result.stdout.split() == [str(LISTING_MAX + 1)] * 2
     probes = [set(ast.literal_eval(x[len("MODULES") :])) for x in result.stderr.splitlines() if x.startswith("MODULES")]
     assert ["click" in loaded for loaded in probes] == [True, False]  # list by click, explain still from the cache
+
+
+def test_a_directory_opened_to_others_stops_the_cache_as_it_stops_the_full_road(cli: CLI) -> None:
+    """The full road refuses a store directory others can enter, or a parent others can write (exit 8); the cache
+    watches the same directories, so a cached env, get, list or explain refuses too instead of answering."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    profiles = cli.store_dir / "profiles"
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show before; lean env; lean list
+chmod 777 {profiles}
+show opened; lean env; lean get WANDB_ENTITY; lean list; lean explain; credstore env; echo "full=$?"
+chmod 700 {profiles}; chmod 777 {cli.store_dir}
+show parent; lean env; credstore env; echo "full=$?"
+chmod 700 {cli.store_dir}; credstore env >/dev/null
+show again; lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["before"].count("rc=0") == 2
+    # a miss (lean runs without site-packages, so only the cache can answer it), and the full road refuses
+    assert got["opened"] == "rc=1\n" * 4 + "full=8\n" and "team" not in got["opened"]
+    assert got["parent"] == "rc=1\nfull=8\n"
+    assert "export WANDB_ENTITY='team'" in got["again"] and "rc=0" in got["again"]
+    assert "is accessible by other users" in result.stderr and "writable by group or others" in result.stderr

@@ -111,8 +111,16 @@ def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
         facts = config.routing(profile, ctx.environ)
         if facts is not None and facts.get(config.BACKEND) not in (config.LOCAL, config.VAULT):
             return None
-        base = os.path.join(home, "profiles", profile)
-        return render_cache.capture([(base + ".store", True), (base + ".profile", False), (base + ".key", False)])
+        from pathlib import Path
+
+        from credstore import fsutil
+
+        profiles = os.path.join(home, "profiles")
+        base = os.path.join(profiles, profile)
+        directories = [profiles, *map(str, fsutil.parents_checked(Path(profiles)))]
+        return render_cache.capture(
+            [(base + ".store", True), (base + ".profile", False), (base + ".key", False)], directories
+        )
     except (CredstoreError, OSError):
         return None
 

@@ -137,7 +137,19 @@ def describe_file(path: str, is_store: bool) -> tuple[str, str, str]:
         os.close(fd)
 
 
+def describe_directory(path: str) -> tuple[str, str, str]:
+    """(path, ``dir:`` key, "") of a directory whose owner, type and mode the full road checks (``fsutil.check_dir``):
+    a chmod, chown or a symlink put in its place shows as a mismatch."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return path, "dir:-", ""
+    return path, f"dir:{st.st_uid}:{st.st_mode}", ""
+
+
 def _file_matches(path: str, stat_key: str, header_digest: str) -> bool:
+    if stat_key.startswith("dir:"):
+        return describe_directory(path)[1] == stat_key
     if stat_key == "-":
         try:
             os.lstat(path)
@@ -552,7 +564,7 @@ def write_marker(record: Record, checked_at: float) -> str | None:
     newer than the marker for ``[ FILE -nt MARKER ]``. Returns the token, or None when not possible."""
     from _blake2 import blake2b
 
-    paths = [path for path, _key, _header in record.files]
+    paths = [path for path, key, _header in record.files if not key.startswith("dir:")]  # files, written to
     if any("\n" in path for path in paths):
         return None
     described = _SEP.join([record.home, record.profile, str(record.expiry), *(_SEP.join(f) for f in record.files)])
@@ -580,9 +592,14 @@ def write_marker(record: Record, checked_at: float) -> str | None:
 # -- writing (on the full road, after the store was read and checked) ---------------------------------------------
 
 
-def capture(profile_source_files: list[tuple[str, bool]]) -> list[tuple[str, str, str]]:
-    """Describe files *before* they are read: a write after this shows as a mismatch (never stale data)."""
-    return [describe_file(path, is_store) for path, is_store in profile_source_files]
+def capture(
+    profile_source_files: list[tuple[str, bool]], directories: list[str] | tuple[str, ...] = ()
+) -> list[tuple[str, str, str]]:
+    """Describe files *before* they are read: a write after this shows as a mismatch (never stale data); and the
+    directories whose permissions the read checks, so that a change to them sends the next request to those
+    checks."""
+    described = [describe_file(path, is_store) for path, is_store in profile_source_files]
+    return described + [describe_directory(path) for path in directories]
 
 
 def remember(record: Record, ttl_seconds: int, environ) -> bool:
