@@ -654,3 +654,22 @@ show again; lean env
     assert got["parent"] == "rc=1\nfull=8\n"
     assert "export WANDB_ENTITY='team'" in got["again"] and "rc=0" in got["again"]
     assert "is accessible by other users" in result.stderr and "writable by group or others" in result.stderr
+
+
+def test_control_characters_of_a_value_reach_no_terminal_through_list_or_explain(cli: CLI) -> None:
+    """A plain value with an escape sequence (one a service's admin set, say) is shown escaped by `list` and
+    `explain`, from the cache and from the full road alike; --json escapes it as JSON does."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "--plain", "MY_NOTE", input="a\x1b]0;pwned\x07\x1b[2Jb", check=True)
+    script = LEAN + FULL + 'say() { echo "== $*"; }\ncredstore env >/dev/null\n'
+    for case in ("list", "explain", "list --json"):
+        script += f"say {case}; lean {case}; say {case} full; full {case}\n"
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "MY_NOTE: profile:default = a\\x1b]0;pwned\\x07\\x1b[2Jb\nrc=0\n" == got["explain"] == got["explain full"]
+    assert "a\\x1b]0;pwned\\x07\\x1b[2Jb" in got["list"] and got["list"].endswith("rc=0\n")
+    assert '"value": "a\\u001b]0;pwned\\u0007\\u001b[2Jb"' in got["list --json"]

@@ -10,7 +10,7 @@ import click
 from credstore import catalog
 from credstore.app import entries
 from credstore.app import services as services_app
-from credstore.cli import terminal
+from credstore.cli import tables, terminal
 from credstore.cli.common import context
 from credstore.errors import UsageError
 
@@ -122,7 +122,7 @@ def service_show(ctx: click.Context, name: str, as_json: bool) -> None:
             note = f"  (not exported: allow it with `credstore service allow {info.name} {r['name']}`)"
         elif r["allowed"]:
             note = "  (allowed by the admin)"
-        click.echo(f"  {r['name']}  age {r['age']}  rotated {rotated}  {r['value']}{note}")
+        click.echo(f"  {r['name']}  age {r['age']}  rotated {rotated}  {tables.shown(r['value'])}{note}")
 
 
 @service.command("allow")

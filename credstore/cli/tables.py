@@ -6,12 +6,24 @@ from __future__ import annotations
 
 LIST_HEADER = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
 
+# Control characters of a shown value, as visible escapes: a plain value (one a service's admin set, too) must not
+# move the cursor, retitle the window or rewrite the screen of whoever runs `list` or `explain`.
+_VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_VISIBLE.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+
+
+def shown(value: object) -> str:
+    """``value`` as text for a terminal: control characters escaped (``\\x1b``, ``\\n``), everything else as is."""
+    return str(value).translate(_VISIBLE)
+
 
 def list_table(rows: list[dict[str, object]]) -> str:
     """``list``'s table: one line per row, columns padded to their widest cell, the value last and unpadded."""
     table = [LIST_HEADER]
     for r in rows:
-        table.append((r["profile"], r["name"], r["service"], "yes" if r["secret"] else "no", r["age"], r["value"]))
+        table.append(
+            (r["profile"], r["name"], r["service"], "yes" if r["secret"] else "no", r["age"], shown(r["value"]))
+        )
     widths = [max(len(str(row[i])) for row in table) for i in range(len(LIST_HEADER) - 1)]
     return "".join(
         "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + str(row[-1]) + "\n"
@@ -26,7 +38,7 @@ def explain_lines(rows: list[dict[str, object]]) -> str:
         if row["source"] is None:
             out.append(f"{row['name']}: not set anywhere\n")
             continue
-        line = f"{row['name']}: {row['source']} = {row['value']}"
+        line = f"{row['name']}: {row['source']} = {shown(row['value'])}"
         if row["shadowed"]:
             line += f"  (shadows {', '.join(row['shadowed'])})"  # type: ignore[call-overload]
         if row.get("allowed_by_admin"):
