@@ -125,7 +125,9 @@ def test_hook_install_in_login_shells_of_a_fresh_user(unix_users, user_python, r
     if shell == "bash":
         assert "# ~/.bashrc: executed by bash(1) for non-login shells." in rc_text  # Debian's skel file, kept
     hook_file = user.home / ".config" / "credstore" / f"hook.{shell}"
-    assert str(user.home / ".local" / "bin" / "credstore") in hook_file.read_text()  # absolute, no PATH search
+    hook_text = hook_file.read_text()  # absolute paths, no PATH search: the interpreter, and its credstore package
+    assert f"'{user_python.python}' '-c'" in hook_text
+    assert f"[ -e '{user_python.package}/__init__.py' ]" in hook_text or shell == "fish"
     login = Login(user)
     try:
         echo = {"fish": 'echo "T=[$MY_TOKEN]"'}.get(shell, 'echo "T=[$MY_TOKEN]"')
@@ -185,8 +187,10 @@ def test_ctrl_c_at_the_unlock_prompt_skips_only_the_unlock(unix_users, user_pyth
         assert "# credstore: foreground" not in bg and "rc=4" in bg
     finally:
         login.close()
-    # credstore removed: no error in a new login shell, the rest runs
+    # credstore removed (its package and its command): no error in a new login shell, the rest runs
     script.unlink()
+    hook_file = user.home / ".config" / "credstore" / "hook.bash"
+    hook_file.write_text(hook_file.read_text().replace(str(user_python.package), "/opt/removed/credstore"))
     login = Login(user)
     try:
         login.child.expect("PROFILE-REST")

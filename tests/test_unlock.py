@@ -22,6 +22,7 @@ import pytest
 from credstore.crypto import kernel_keyring
 from credstore.crypto.session_cache import parse_ttl
 from credstore.durations import format_duration
+from tests.conftest import REPO
 from tests.test_protection import KEY, PW, WEAK, header_of, in_session, init_passphrase, need_keyctl, shell_env
 
 # -- sessions ---------------------------------------------------------------------------------------------------------
@@ -407,3 +408,41 @@ def test_hook_in_an_interactive_fish_login_offers_unlock(cli):
         assert PW not in term.transcript
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_hook_of_an_install_that_is_gone_says_so_and_doctor_names_the_fix(cli, shell):
+    """credstore installed again elsewhere (another method, another venv): the hook file still names the old
+    interpreter. New shells then say how to follow the new install (not "could not load credentials (exit 127)"),
+    and doctor names the fix; `credstore hook install` rewrites it and both go quiet."""
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    cli("hook", "install", "--shell", shell, check=True)
+    hook_file = cli.home / ".config" / "credstore" / f"hook.{shell}"
+    probe = str(REPO / "credstore" / "__init__.py")
+    text = hook_file.read_text()
+    assert probe in text
+    hook_file.write_text(text.replace(probe, "/opt/gone/lib/python3/site-packages/credstore/__init__.py"))
+    interactive = [shell, "-i", "-c", "echo loaded=${WANDB_ENTITY-none}"]
+    if shell == "fish":
+        interactive = [shell, "-i", "-c", "echo loaded=$WANDB_ENTITY"]
+
+    def new_shell() -> subprocess.CompletedProcess[str]:
+        env = shell_env(cli, {"SHELL": shutil.which(shell) or shell})
+        env.pop("WANDB_ENTITY", None)
+        return subprocess.run(interactive, capture_output=True, text=True, env=env, cwd=cli.home, timeout=60)
+
+    moved = new_shell()
+    assert "the shell hook names an install that is gone" in moved.stderr, moved.stderr
+    assert "credstore hook install" in moved.stderr and "exit 127" not in moved.stderr
+    assert "loaded=team" not in moved.stdout
+    doctor = cli("doctor")
+    assert f"[warning] hook: {hook_file} was written by another install" in doctor.stdout
+    assert f"fix: credstore hook install --shell {shell}" in doctor.stdout
+
+    cli("hook", "install", "--shell", shell, check=True)
+    again = new_shell()
+    assert "loaded=team" in again.stdout and "credstore:" not in again.stderr, again.stderr
+    assert "hook:" not in cli("doctor").stdout

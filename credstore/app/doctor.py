@@ -18,7 +18,7 @@ import os
 import pwd
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -481,7 +481,37 @@ def check_sessions() -> list[Finding]:
 # -- all of it -------------------------------------------------------------------------------------------------------
 
 
-def run(ctx: Context) -> list[Finding]:
+def check_hooks(environ: Mapping[str, str], command: Sequence[str], probe: str) -> list[Finding]:
+    """Each installed hook file is what ``credstore hook install`` writes now (``command``, ``probe``: this
+    install's, from the CLI); one written by another install (since removed) or an older credstore may load
+    nothing into new shells."""
+    from credstore import shells
+    from credstore.app import hook as hook_app
+
+    findings: list[Finding] = []
+    for shell in shells.HOOK_SHELLS:
+        path = hook_app.hook_file(shell, environ)
+        try:
+            with open(path, encoding="utf-8", errors="surrogateescape") as f:
+                text = f.read()
+        except OSError:
+            continue
+        if text != shells.hook_text(shell, list(command), probe):
+            findings.append(
+                Finding(
+                    "warning",
+                    "hook",
+                    f"{path} was written by another install of credstore or an older version; new {shell} shells "
+                    "may load nothing",
+                    fix=f"credstore hook install --shell {shell}",
+                )
+            )
+    return findings
+
+
+def run(ctx: Context, hook: tuple[Sequence[str], str] | None = None) -> list[Finding]:
+    """Every check; ``hook``: this install's hook command and probe (``cli/fast.hook_command``), to check the
+    installed hook files against."""
     env = dict(ctx.environ)
     selected = ctx.profile
     home = Path(env.get("HOME") or os.path.expanduser("~"))
@@ -493,4 +523,6 @@ def run(ctx: Context) -> list[Finding]:
     findings += check_git(home, env)
     findings += check_environment(env, selected)
     findings += check_sessions()
+    if hook is not None:
+        findings += check_hooks(env, *hook)
     return findings

@@ -282,16 +282,14 @@ HOOK_CODE = "import sys;from credstore.__main__ import main;sys.exit(main())"
 
 def hook_command() -> tuple[list[str], str]:
     """(argv, file) for the hook: credstore run by absolute paths (never looked up on PATH, never a pyenv shim),
-    and the file whose presence says credstore is still installed (the console script, else the package)."""
+    and the file whose presence says that this very install is still there: the package this interpreter imports
+    (not the command on PATH, which another install may have put back since: the hook would then run a missing
+    interpreter)."""
     import os
 
-    python = os.path.abspath(sys.executable)
-    script = sys.argv[0] if sys.argv else ""
-    if os.path.basename(script) == "credstore" and os.path.isfile(script) and os.access(script, os.X_OK):
-        return [python, "-c", HOOK_CODE], os.path.abspath(script)
     import credstore
 
-    return [python, "-c", HOOK_CODE], os.path.abspath(credstore.__file__)
+    return [os.path.abspath(sys.executable), "-c", HOOK_CODE], os.path.abspath(credstore.__file__)
 
 
 def write(text: str) -> None:

@@ -333,8 +333,9 @@ def doctor(ctx: click.Context) -> None:
     variables, other logins of the account. Each line is a finding with its fix; exit 1 if anything is wrong.
     Never prints a secret value."""
     from credstore.app import doctor as doctor_app
+    from credstore.cli.fast import hook_command
 
-    findings = doctor_app.run(context(ctx, interactive=False))
+    findings = doctor_app.run(context(ctx, interactive=False), hook=hook_command())
     for finding in findings:
         click.echo(finding.render())
     problems = [f for f in findings if f.is_problem]

@@ -83,5 +83,9 @@ if status is-interactive; and test -e @EXE@
             echo "credstore: could not load credentials (exit $__credstore_rc); run `credstore env` to see why" >&2
         end
     end
+else if status is-interactive; and begin; command -q credstore; or test -x $HOME/.local/bin/credstore; end
+    # credstore was installed again elsewhere: this hook still names the old install
+    echo 'credstore: the shell hook names an install that is gone; to follow the new one, run:' \\
+        'credstore hook install' >&2
 end
 """

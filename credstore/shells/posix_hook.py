@@ -3,8 +3,9 @@
 The text is static for one installation: ``@CMD@`` becomes credstore's command by absolute path (the installed
 interpreter with ``-c``, which skips the ``import re`` of pip's console-script wrapper), so PATH order, a missing
 ``~/.local/bin`` on PATH (Debian's ``~/.profile`` adds it after sourcing ``~/.bashrc``) or a pyenv shim do not
-matter, and ``@EXE@`` the installed console script (or package), tested first: where credstore is gone the hook does
-nothing and says nothing.
+matter, and ``@EXE@`` the package that interpreter imports, tested first: where credstore is gone the hook does
+nothing and says nothing; where it was installed again elsewhere (another ``credstore`` on PATH or in
+``~/.local/bin``), it says to run ``credstore hook install`` again.
 
 A shell that inherited credstore's exports (a subshell, a tmux pane, ``bash`` typed at a prompt) starts no process
 when nothing changed: ``env --hook`` exports ``CREDSTORE_GENERATION`` and writes the same token, the unlock's expiry
@@ -72,6 +73,10 @@ case $- in
       fi
       unset __credstore_env __credstore_rc __credstore_answer __credstore_m __credstore_skip __credstore_g \\
         __credstore_until __credstore_f __credstore_trap
+    elif command -v credstore >/dev/null 2>&1 || [ -x "$HOME/.local/bin/credstore" ]; then
+      # credstore was installed again elsewhere: this hook still names the old install
+      printf '%s\\n' 'credstore: the shell hook names an install that is gone; to follow the new one, run:' \\
+        '  credstore hook install' >&2
     fi
     ;;
 esac
