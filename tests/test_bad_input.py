@@ -295,3 +295,21 @@ def test_read_only_store(populated) -> None:
         assert cli("list").returncode == 0
     assert_nothing_lost(cli, store, before)
     print(f"\n[bad input] table cases: {len(CASES)}")
+
+
+@pytest.mark.parametrize("login_shell", ["/bin/tcsh", "/usr/bin/csh", "-tcsh"])
+def test_a_csh_login_shell_gets_an_error_not_posix_statements(cli, login_shell):
+    """`eval "`credstore env`"` in tcsh would run `export NAME=...` lines it cannot parse: say so (exit 2) and how
+    to name a shell, instead of guessing sh; --shell and the file formats still work."""
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    guessed = cli("env", env={"SHELL": login_shell})
+    assert guessed.returncode == 2 and guessed.stdout == ""
+    assert guessed.stderr.count("\n") == 1 and "whose syntax credstore does not write" in guessed.stderr
+    assert "--shell" in guessed.stderr and "Traceback" not in guessed.stderr
+    named = cli("env", "--shell", "sh", env={"SHELL": login_shell})
+    assert named.returncode == 0 and "export WANDB_ENTITY='team'" in named.stdout
+    as_json = cli("env", "--format", "json", env={"SHELL": login_shell})
+    assert as_json.returncode == 0 and '"WANDB_ENTITY": "team"' in as_json.stdout
+    locked = cli("lock", env={"SHELL": login_shell})
+    assert locked.returncode == 0 and "Traceback" not in locked.stderr

@@ -81,7 +81,9 @@ def env_text(
     from credstore.resolver.deliver import check_output_options, render_env
 
     prefix = check_output_options(prefix, target)
-    shell = shell or shells.detect_shell(ctx.environ)
+    if fmt == "shell":
+        shell = shell or shells.detect_shell(ctx.environ)
+    shell = shell or "sh"  # a file format: no shell's syntax is written
     bound = ctx.openbao_bound()  # before anything is read: a malformed bound is an error, not a silent default
     before = _capture_profile_files(ctx) if bound != 0 else None  # before the read: a later write only misses
     gathered = gather_for(ctx, tokens, explicit, service)

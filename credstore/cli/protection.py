@@ -66,7 +66,11 @@ def lock(ctx: click.Context) -> None:
     else:
         app_ctx.info(f"profile '{app_ctx.profile}' was not unlocked in this login session")
     command = f"credstore {app_ctx.profile_flag}unload"
-    unload = f"{command} | source" if detect_shell(app_ctx.environ) == "fish" else f'eval "$({command})"'
+    try:
+        fish = detect_shell(app_ctx.environ) == "fish"
+    except UsageError:  # a csh user: the hint stays the POSIX form
+        fish = False
+    unload = f"{command} | source" if fish else f'eval "$({command})"'
     app_ctx.info(f"variables already loaded into shells stay there; to remove them run in each: {unload}")
 
 

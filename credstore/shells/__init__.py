@@ -80,12 +80,23 @@ def _module(name: str):
     return sys.modules[full]
 
 
+#: Shells whose syntax is not POSIX and that credstore writes none for: guessing ``sh`` for them would hand the
+#: person statements their shell cannot run.
+_FOREIGN_SHELLS = ("csh", "tcsh", "xonsh", "elvish", "rc", "es")
+
+
 def detect_shell(environ) -> str:
-    """Map the basename of ``$SHELL`` to one of SHELLS; anything unknown or missing gives ``"sh"``."""
+    """Map the basename of ``$SHELL`` to one of SHELLS; a missing or unknown one (ksh, ash, busybox...) gives
+    ``"sh"``; a shell of another syntax (csh, tcsh, ...) is a UsageError that says to name one."""
     path = environ.get("SHELL") or ""
     base = os.path.basename(path.rstrip("/")).lstrip("-").lower()
     if base.endswith(".exe"):
         base = base[: -len(".exe")]
+    if base in _FOREIGN_SHELLS:
+        raise UsageError(
+            f"$SHELL is {base}, whose syntax credstore does not write: name a shell with --shell "
+            f"({', '.join(SHELLS)}), or run programs with `credstore exec -- CMD`"
+        )
     return _BASENAMES.get(base, "sh")
 
 
