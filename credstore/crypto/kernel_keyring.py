@@ -27,7 +27,7 @@ fixes it by joining a fresh anonymous session keyring and handing it to the pare
 
 Implementation: raw ``add_key``/``keyctl`` system calls through ``_ctypes`` (``libc.py``; no libkeyutils, no
 ``keyctl`` binary, not the 1.5 ms ``ctypes`` package); importing this module costs ``_ctypes`` (0.4 ms), ``os``,
-``errno`` and ``struct``. Where a seccomp
+``errno`` and ``sys``. Where a seccomp
 profile (Docker's default) or the kernel refuses the calls, ``available()`` says so and the operations raise
 ``KeyringUnavailable``.
 
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import errno
 import os
-import struct
+import sys
 
 from credstore.crypto import libc
 
@@ -159,7 +159,7 @@ class _Sys:
         uname = os.uname()
         if uname.sysname != "Linux":
             raise KeyringUnavailable(f"the kernel keyring exists only on Linux (this is {uname.sysname})")
-        table = _SYSCALLS_64 if struct.calcsize("P") == 8 else _SYSCALLS_32
+        table = _SYSCALLS_64 if sys.maxsize > 2**32 else _SYSCALLS_32
         numbers = table.get(uname.machine)
         if numbers is None:
             raise KeyringUnavailable(f"kernel keyring system call numbers unknown for architecture {uname.machine}")
@@ -246,7 +246,7 @@ def _describe(key_id: int) -> tuple[str, int, int, int, str]:
 def _keyring_members(keyring_id: int) -> set[int]:
     raw = _read_buffer(KEYCTL_READ, keyring_id, 64 * 4)
     count = len(raw) // 4
-    return set(struct.unpack(f"{count}i", raw[: count * 4]))
+    return set(memoryview(raw[: count * 4]).cast("i"))  # key serials, native int32 (no `struct` import)
 
 
 def _check_name(name: str) -> bytes:
