@@ -175,7 +175,6 @@ show expired; lean env; credstore env
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=10)
             time.sleep(0.05)
         write_elsewhere(openbao, user, "MY_TOKEN", "v2")
-        write_elsewhere(openbao, user, "WANDB_ENTITY", "team2")
     finally:
         (cli.home / "sync.written").touch()
         out, err = proc.communicate(timeout=120)
