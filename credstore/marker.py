@@ -39,9 +39,14 @@ def all_variables(environ) -> list[str]:
     ``CREDSTORE_EXPORTED_<n>`` (also one left behind when the first was unset, or after a gap). These are what
     credstore removes when it rewrites or drops the marker, so no stale piece is ever joined to a later marker."""
     prefix = MARKER + "_"
-    numbered = [name for name in environ if name.startswith(prefix) and name[len(prefix) :].isdigit()]
+    numbered = [name for name in environ if name.startswith(prefix) and _is_number(name[len(prefix) :])]
     numbered.sort(key=lambda name: int(name[len(prefix) :]))
     return [MARKER, *numbered] if MARKER in environ else numbered
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only, and a sane length: ``"²".isdigit()`` is true but ``int("²")`` fails."""
+    return 0 < len(text) <= 9 and text.isascii() and text.isdigit()
 
 
 def read(environ) -> str | None:

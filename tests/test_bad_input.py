@@ -297,7 +297,9 @@ def test_read_only_store(populated) -> None:
     print(f"\n[bad input] table cases: {len(CASES)}")
 
 
-@pytest.mark.parametrize("login_shell", ["/bin/tcsh", "/usr/bin/csh", "-tcsh"])
+@pytest.mark.parametrize(
+    "login_shell", ["/bin/tcsh", "/usr/bin/csh", "-tcsh", "/usr/bin/tcsh ", "/bin/bsd-csh", "tcsh6"]
+)
 def test_a_csh_login_shell_gets_an_error_not_posix_statements(cli, login_shell):
     """`eval "`credstore env`"` in tcsh would run `export NAME=...` lines it cannot parse: say so (exit 2) and how
     to name a shell, instead of guessing sh; --shell and the file formats still work."""
@@ -312,4 +314,6 @@ def test_a_csh_login_shell_gets_an_error_not_posix_statements(cli, login_shell):
     as_json = cli("env", "--format", "json", env={"SHELL": login_shell})
     assert as_json.returncode == 0 and '"WANDB_ENTITY": "team"' in as_json.stdout
     locked = cli("lock", env={"SHELL": login_shell})
-    assert locked.returncode == 0 and "Traceback" not in locked.stderr
+    assert locked.returncode == 0 and "Traceback" not in locked.stderr and 'eval "$(' not in locked.stderr
+    hook = cli("hook", "install", env={"SHELL": login_shell})
+    assert hook.returncode == 2 and "not one of bash, zsh, fish: name it with --shell" in hook.stderr

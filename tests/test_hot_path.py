@@ -673,3 +673,42 @@ def test_control_characters_of_a_value_reach_no_terminal_through_list_or_explain
     assert "MY_NOTE: profile:default = a\\x1b]0;pwned\\x07\\x1b[2Jb\nrc=0\n" == got["explain"] == got["explain full"]
     assert "a\\x1b]0;pwned\\x07\\x1b[2Jb" in got["list"] and got["list"].endswith("rc=0\n")
     assert '"value": "a\\u001b]0;pwned\\u0007\\u001b[2Jb"' in got["list --json"]
+
+
+def test_a_service_directory_opened_to_others_stops_the_cache_as_it_stops_the_full_road(cli: CLI, tmp_path) -> None:
+    """The full road refuses a service directory everyone may enter and a shared root others may write (exit 8);
+    the cache watches the service's directory and every one above it, so it does not answer either."""
+    import grp
+    import os
+
+    from tests.test_protection import in_session
+
+    shared = tmp_path / "shared"
+    cli.env["CREDSTORE_SHARED_DIR"] = str(shared)
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_USERNAME", "me", check=True)
+    cli("service", "add", "team", "--group", grp.getgrgid(os.getegid()).gr_name, check=True)
+    cli("service", "allow", "team", "TEAM_TOKEN", check=True)
+    cli("service", "set", "team", "TEAM_TOKEN", input="t1", check=True)
+    cli("use-service", "team", check=True)
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+credstore env >/dev/null
+show before; lean env
+chmod o+rwx {shared / "team"}
+show service-dir; lean env; credstore env >/dev/null; echo "full=$?"
+chmod o-rwx {shared / "team"}; credstore env >/dev/null
+show again; lean env
+chmod o+w {shared}
+show root; lean env; credstore env >/dev/null; echo "full=$?"
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert "export TEAM_TOKEN='t1'" in got["before"] and "rc=0" in got["before"]
+    assert got["service-dir"] == "rc=1\nfull=8\n"  # a miss (lean has no site-packages), and the full road refuses
+    assert "export TEAM_TOKEN='t1'" in got["again"] and "rc=0" in got["again"]
+    assert got["root"] == "rc=1\nfull=8\n"

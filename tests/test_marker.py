@@ -42,6 +42,9 @@ def test_a_continuation_after_a_gap_is_not_read_and_any_stray_piece_is_removed()
     assert marker.all_variables(environ) == [marker.MARKER, marker.continuation(3)]
     # pieces left behind when the first was unset are never read, and the next marker removes them
     orphans = {marker.continuation(10): "C:3", marker.continuation(2): "B:2", "CREDSTORE_EXPORTED_X": "kept"}
+    # not numbers of ours (int() refuses some of them, and a shell cannot name them): left alone, never a crash
+    odd = ("\u00b2", "\u0663", "9" * 30)
+    orphans |= {f"CREDSTORE_EXPORTED_{suffix}": "x" for suffix in odd}
     assert marker.read(orphans) is None
     assert marker.all_variables(orphans) == [marker.continuation(2), marker.continuation(10)]
     assert marker.assignments("v1 A:1", orphans) == ([(marker.MARKER, "v1 A:1")], marker.all_variables(orphans))

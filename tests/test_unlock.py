@@ -14,6 +14,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -436,12 +437,30 @@ def test_a_hook_of_an_install_that_is_gone_says_so_and_doctor_names_the_fix(cli,
 
     moved = new_shell()
     assert "the shell hook names an install that is gone" in moved.stderr, moved.stderr
-    assert "credstore hook install" in moved.stderr and "exit 127" not in moved.stderr
+    assert f"credstore hook install --shell {shell}" in moved.stderr and "exit 127" not in moved.stderr
     assert "loaded=team" not in moved.stdout
+    # the package still there but its interpreter gone (a venv whose base Python was removed): the same hint
+    program = os.path.abspath(sys.executable)  # what the tests run credstore with (tests/conftest.py)
+    assert f"'{program}'" in text
+    hook_file.write_text(text.replace(f"'{program}'", "'/opt/gone/venv/bin/python3'"))
+    assert "the shell hook names an install that is gone" in new_shell().stderr
     doctor = cli("doctor")
     assert f"[warning] hook: {hook_file} was written by another install" in doctor.stdout
     assert f"fix: credstore hook install --shell {shell}" in doctor.stdout
 
+    # the same install under another name of its interpreter (python3 -m ... vs python -m ...) is no finding
+    folder = os.path.dirname(program)
+    names = ("python", "python3", f"python3.{sys.version_info[1]}")
+    sibling = next(
+        (
+            p
+            for p in (os.path.join(folder, n) for n in names)
+            if p != program and os.path.realpath(p) == os.path.realpath(program)
+        ),
+        program,
+    )
+    hook_file.write_text(text.replace(f"'{program}'", f"'{sibling}'"))
+    assert "hook:" not in cli("doctor").stdout
     cli("hook", "install", "--shell", shell, check=True)
     again = new_shell()
     assert "loaded=team" in again.stdout and "credstore:" not in again.stderr, again.stderr

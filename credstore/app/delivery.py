@@ -196,7 +196,9 @@ def _remember_render_or_raise(
         if openbao or gathered.service_source != f"service:{gathered.service}":
             return None
         account = ctx.open_service(gathered.service)
-        service_files = render_cache.capture([(str(account.path), True), (str(account.key_path), False)])
+        # the service's directory and every one above it: the full road checks the shared root and its path too
+        above = [str(account.dir), *map(str, account.dir.parents)]
+        service_files = render_cache.capture([(str(account.path), True), (str(account.key_path), False)], above)
         again = {n: (e.value, e.secret) for n, e in account.read().entries.items()}
         layer = next(layer for layer in stored if layer.source == gathered.service_source)
         if again != {n: (v.value, v.secret) for n, v in layer.values.items()}:

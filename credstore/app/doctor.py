@@ -18,6 +18,7 @@ import os
 import pwd
 import re
 import subprocess
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -489,6 +490,16 @@ def check_hooks(environ: Mapping[str, str], command: Sequence[str], probe: str) 
     from credstore.app import hook as hook_app
 
     findings: list[Finding] = []
+    # The same interpreter under its other names (python, python3, python3.11 in one bin directory, or its real
+    # path): a hook written by `python3 -m credstore` is this install's too.
+    program = os.path.realpath(command[0])
+    folder = os.path.dirname(command[0])
+    names = [
+        command[0],
+        program,
+        *(os.path.join(folder, n) for n in ("python", "python3", f"python3.{sys.version_info[1]}")),
+    ]
+    interpreters = [p for p in dict.fromkeys(names) if os.path.realpath(p) == program]
     for shell in shells.HOOK_SHELLS:
         path = hook_app.hook_file(shell, environ)
         try:
@@ -496,7 +507,7 @@ def check_hooks(environ: Mapping[str, str], command: Sequence[str], probe: str) 
                 text = f.read()
         except OSError:
             continue
-        if text != shells.hook_text(shell, list(command), probe):
+        if all(text != shells.hook_text(shell, [p, *command[1:]], probe) for p in interpreters):
             findings.append(
                 Finding(
                     "warning",

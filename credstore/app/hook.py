@@ -46,7 +46,10 @@ def hook_file(shell: str, environ: Mapping[str, str]) -> str:
 
 
 def default_shell(environ: Mapping[str, str]) -> str:
-    shell = shells.detect_shell(environ)
+    try:
+        shell = shells.detect_shell(environ)
+    except UsageError:  # a csh, say: its own words list shells `hook` has no use for
+        shell = ""
     if shell not in shells.HOOK_SHELLS:
         raise UsageError(f"$SHELL is not one of {', '.join(shells.HOOK_SHELLS)}: name it with --shell")
     return shell

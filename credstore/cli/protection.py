@@ -67,10 +67,13 @@ def lock(ctx: click.Context) -> None:
         app_ctx.info(f"profile '{app_ctx.profile}' was not unlocked in this login session")
     command = f"credstore {app_ctx.profile_flag}unload"
     try:
-        fish = detect_shell(app_ctx.environ) == "fish"
-    except UsageError:  # a csh user: the hint stays the POSIX form
-        fish = False
-    unload = f"{command} | source" if fish else f'eval "$({command})"'
+        shell = detect_shell(app_ctx.environ)
+    except UsageError:  # a csh, say: no form of ours it can evaluate
+        shell = None
+    if shell is None:
+        unload = f"{command} --shell SHELL, and evaluate what it prints"
+    else:
+        unload = f"{command} | source" if shell == "fish" else f'eval "$({command})"'
     app_ctx.info(f"variables already loaded into shells stay there; to remove them run in each: {unload}")
 
 

@@ -82,17 +82,17 @@ def _module(name: str):
 
 #: Shells whose syntax is not POSIX and that credstore writes none for: guessing ``sh`` for them would hand the
 #: person statements their shell cannot run.
-_FOREIGN_SHELLS = ("csh", "tcsh", "xonsh", "elvish", "rc", "es")
+_FOREIGN_SHELLS = ("csh", "tcsh", "bsd-csh", "xonsh", "elvish", "nu", "nushell", "rc", "es")
 
 
 def detect_shell(environ) -> str:
     """Map the basename of ``$SHELL`` to one of SHELLS; a missing or unknown one (ksh, ash, busybox...) gives
     ``"sh"``; a shell of another syntax (csh, tcsh, ...) is a UsageError that says to name one."""
-    path = environ.get("SHELL") or ""
+    path = (environ.get("SHELL") or "").strip()
     base = os.path.basename(path.rstrip("/")).lstrip("-").lower()
     if base.endswith(".exe"):
         base = base[: -len(".exe")]
-    if base in _FOREIGN_SHELLS:
+    if base.rstrip("0123456789.") in _FOREIGN_SHELLS:  # tcsh6, xonsh3: a versioned name is the same shell
         raise UsageError(
             f"$SHELL is {base}, whose syntax credstore does not write: name a shell with --shell "
             f"({', '.join(SHELLS)}), or run programs with `credstore exec -- CMD`"
@@ -109,6 +109,7 @@ def hook_text(shell: str, command: list[str] | tuple[str, ...], probe: str | Non
     words = [module.quote(word) for word in command]
     exe = module.quote(probe if probe is not None else command[0])
     text: str = module.HOOK.replace("@CMD@", " ".join(words)).replace("@EXE@", exe)
+    text = text.replace("@PROG@", module.quote(command[0]))  # the interpreter the command runs
     text = text.replace("@UID@", str(os.geteuid()))  # fish has no $UID
     return text
 

@@ -37,7 +37,7 @@ HOOK: str | None = """\
 # A fish that inherited credstore's exports starts no process when the marker file says nothing changed (see
 # credstore/shells/posix_hook.py; fish has no clock builtin, so the unlock's expiry is not checked here).
 # Ctrl-C at the question skips the unlock; at the passphrase prompt fish itself cancels the rest of config.fish.
-if status is-interactive; and test -e @EXE@
+if status is-interactive; and test -e @EXE@; and test -x @PROG@
     set -l __credstore_skip 0
     if set -q CREDSTORE_GENERATION
         set -l __credstore_d /run/user/@UID@
@@ -86,6 +86,6 @@ if status is-interactive; and test -e @EXE@
 else if status is-interactive; and begin; command -q credstore; or test -x $HOME/.local/bin/credstore; end
     # credstore was installed again elsewhere: this hook still names the old install
     echo 'credstore: the shell hook names an install that is gone; to follow the new one, run:' \\
-        'credstore hook install' >&2
+        'credstore hook install --shell fish' >&2
 end
 """

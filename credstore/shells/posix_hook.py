@@ -3,7 +3,8 @@
 The text is static for one installation: ``@CMD@`` becomes credstore's command by absolute path (the installed
 interpreter with ``-c``, which skips the ``import re`` of pip's console-script wrapper), so PATH order, a missing
 ``~/.local/bin`` on PATH (Debian's ``~/.profile`` adds it after sourcing ``~/.bashrc``) or a pyenv shim do not
-matter, and ``@EXE@`` the package that interpreter imports, tested first: where credstore is gone the hook does
+matter, and ``@EXE@`` the package that interpreter imports, tested first with the interpreter ``@PROG@`` itself:
+where credstore is gone the hook does
 nothing and says nothing; where it was installed again elsewhere (another ``credstore`` on PATH or in
 ``~/.local/bin``), it says to run ``credstore hook install`` again.
 
@@ -25,7 +26,7 @@ _POSIX_HOOK = """\
 # Non-interactive shells (scp, rsync, cron, `@SHELL@ -c`) do nothing; a locked profile is offered an unlock.
 case $- in
   *i*)
-    if [ -e @EXE@ ]; then
+    if [ -e @EXE@ ] && [ -x @PROG@ ]; then
 @PRELUDE@      __credstore_m="${XDG_RUNTIME_DIR:-/run/user/$UID}/credstore"
       [ -O "$__credstore_m" ] || __credstore_m="/dev/shm/credstore-$UID"  # where session_secret falls back to
       __credstore_m="$__credstore_m/hook-${CREDSTORE_PROFILE:-default}"
@@ -76,7 +77,7 @@ case $- in
     elif command -v credstore >/dev/null 2>&1 || [ -x "$HOME/.local/bin/credstore" ]; then
       # credstore was installed again elsewhere: this hook still names the old install
       printf '%s\\n' 'credstore: the shell hook names an install that is gone; to follow the new one, run:' \\
-        '  credstore hook install' >&2
+        '  credstore hook install --shell @SHELL@' >&2
     fi
     ;;
 esac
