@@ -395,6 +395,13 @@ def test_lean_helpers_agree_with_the_reference_ones(tmp_path) -> None:
         {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "d")},
         {"HOME": str(tmp_path), "CREDSTORE_HOME": str(tmp_path / "h")},
         {"HOME": str(tmp_path), "CREDSTORE_HOME": "~/x"},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "~/a/../x/./y/"},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "rel//x"},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "//net/x"},
+        {"HOME": str(tmp_path), "CREDSTORE_HOME": "///x"},
+        {"HOME": f"{tmp_path}//h/./home/"},
+        {"HOME": str(tmp_path), "XDG_DATA_HOME": f"{tmp_path}//data/"},
+        {"HOME": str(tmp_path), "XDG_DATA_HOME": "relative/data"},
     ):
         assert render_cache.store_home(environ) == str(config.store_home(environ))
     for key in (b"", b"k", b"k" * 64, b"k" * 65, bytes(range(200))):
@@ -712,3 +719,18 @@ show root; lean env; credstore env >/dev/null; echo "full=$?"
     assert got["service-dir"] == "rc=1\nfull=8\n"  # a miss (lean has no site-packages), and the full road refuses
     assert "export TEAM_TOKEN='t1'" in got["again"] and "rc=0" in got["again"]
     assert got["root"] == "rc=1\nfull=8\n"
+
+
+def test_an_unusual_spelling_of_the_store_home_still_gets_the_cache(cli: CLI) -> None:
+    """`CREDSTORE_HOME=~/a/../x/` and a doubled slash name the same store; the lean path spells the home as
+    config.py does, so the cache is filled and used (it was never used before)."""
+    from tests.test_protection import in_session
+
+    home = str(cli.store_dir)
+    cli.env["CREDSTORE_HOME"] = f"{home}/../{cli.store_dir.name}/./"
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "WANDB_ENTITY", "team", check=True)
+    result = in_session(cli, LEAN + SECTION + "credstore env >/dev/null\nshow hit; lean env\n")
+    assert result.returncode == 0, result.stderr
+    hit = sections(result.stdout)["hit"]
+    assert "export WANDB_ENTITY='team'" in hit and "rc=0" in hit

@@ -67,11 +67,20 @@ _SEP = "\0"
 
 
 def store_home(environ) -> str:
+    """``str(config.store_home(environ))``, spelled the same way for every input (tests check it)."""
     override = environ.get("CREDSTORE_HOME")
     if override:
-        return os.path.abspath(os.path.expanduser(override))
+        expanded = os.path.expanduser(override)
+        return _as_pathlib(expanded if expanded.startswith("/") else os.path.join(os.getcwd(), expanded))
     base = environ.get("XDG_DATA_HOME", "").strip() or os.path.expanduser("~/.local/share")
-    return os.path.join(base, "credstore")
+    return _as_pathlib(os.path.join(base, "credstore"))
+
+
+def _as_pathlib(path: str) -> str:
+    """What ``str(pathlib.PurePosixPath(path))`` gives: no empty or ``.`` parts, ``..`` kept, two leading slashes
+    kept (POSIX leaves their meaning to the system), three or more made one."""
+    lead = "//" if path.startswith("//") and not path.startswith("///") else "/" if path.startswith("/") else ""
+    return lead + "/".join(part for part in path.split("/") if part and part != ".") or "."
 
 
 #: Written when a profile is chosen by the keys of the person's ssh-agent (a profile choice this module leaves to
