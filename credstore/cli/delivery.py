@@ -14,7 +14,12 @@ from credstore.shells import CONTAINER_PREFIXES, FORMATS, SHELLS
 
 @click.command("env", context_settings={"ignore_unknown_options": False})
 @click.argument("tokens", nargs=-1, metavar="[SERVICE|NAME]...")
-@click.option("--shell", type=click.Choice(SHELLS), default=None, help="Shell syntax (default: from $SHELL, else sh).")
+@click.option(
+    "--shell",
+    type=click.Choice(SHELLS),
+    default=None,
+    help="Shell syntax (default: from $SHELL, else sh; a csh-family $SHELL must name one).",
+)
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="shell", show_default=True)
 @click.option("--prefix", default=None, metavar="PREFIX", help="Prefix every variable name.")
 @click.option(
@@ -95,7 +100,12 @@ def explain(
 
 
 @click.command()
-@click.option("--shell", type=click.Choice(SHELLS), default=None, help="Shell syntax (default: from $SHELL, else sh).")
+@click.option(
+    "--shell",
+    type=click.Choice(SHELLS),
+    default=None,
+    help="Shell syntax (default: from $SHELL, else sh; a csh-family $SHELL must name one).",
+)
 @click.pass_context
 def unload(ctx: click.Context, shell: str | None) -> None:
     """Print statements that unset what `credstore env` exported into this shell: eval "$(credstore unload)".
