@@ -670,6 +670,7 @@ def test_control_characters_of_a_value_reach_no_terminal_through_list_or_explain
 
     cli("init", "--protection", "keyfile", check=True)
     cli("set", "--plain", "MY_NOTE", input="a\x1b]0;pwned\x07\x1b[2Jb", check=True)
+    cli("set", "--plain", "MY_SIDE", input="x\u202eevil\u2066y\u2028z", check=True)
     script = LEAN + FULL + 'say() { echo "== $*"; }\ncredstore env >/dev/null\n'
     for case in ("list", "explain", "list --json"):
         script += f"say {case}; lean {case}; say {case} full; full {case}\n"
@@ -677,7 +678,10 @@ def test_control_characters_of_a_value_reach_no_terminal_through_list_or_explain
     assert result.returncode == 0, result.stderr
     got = sections(result.stdout)
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
-    assert "MY_NOTE: profile:default = a\\x1b]0;pwned\\x07\\x1b[2Jb\nrc=0\n" == got["explain"] == got["explain full"]
+    assert "\u202e" not in result.stdout and "\u2066" not in result.stdout and "\u2028" not in result.stdout
+    assert "MY_SIDE: profile:default = x\\u202eevil\\u2066y\\u2028z" in got["explain"]
+    assert got["explain"] == got["explain full"] and got["explain"].endswith("rc=0\n")
+    assert "MY_NOTE: profile:default = a\\x1b]0;pwned\\x07\\x1b[2Jb\n" in got["explain"]
     assert "a\\x1b]0;pwned\\x07\\x1b[2Jb" in got["list"] and got["list"].endswith("rc=0\n")
     assert '"value": "a\\u001b]0;pwned\\u0007\\u001b[2Jb"' in got["list --json"]
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 LIST_HEADER = ("PROFILE", "NAME", "SERVICE", "SECRET", "AGE", "VALUE")
 
 # Control characters of a shown value, as visible escapes: a plain value (one a service's admin set, too) must not
-# move the cursor, retitle the window or rewrite the screen of whoever runs `list` or `explain`.
+# move the cursor, retitle the window or rewrite the screen of whoever runs `list` or `explain`; nor reorder what
+# follows it on the line (the bidirectional overrides and isolates) or break it (the Unicode line separators).
 _VISIBLE = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
 _VISIBLE.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_VISIBLE.update({code: f"\\u{code:04x}" for code in (0x200E, 0x200F, *range(0x2028, 0x202F), *range(0x2066, 0x206A))})
 
 
 def shown(value: object) -> str:
