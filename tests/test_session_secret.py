@@ -242,6 +242,83 @@ def test_bit_flips_in_the_file_half_are_detected(helper_dir: Path) -> None:
     assert r["ok"] is True
 
 
+def test_a_large_secret_is_sealed_with_libcrypto_and_every_alteration_is_detected(helper_dir: Path) -> None:
+    """The second form (ChaCha20-Poly1305 from libcrypto, ``AEAD_MIN`` bytes or more): the same two halves, with
+    flips in every byte of the keyring payload (the MAC key too, which this form does not use but binds), sampled
+    flips in the file (magic, ciphertext, tag), and the file's other alterations."""
+    r = run_in_session(
+        helper_dir,
+        """
+        from credstore.crypto import libcrypto
+        n = ss.AEAD_MIN + 1000
+        data = os.urandom(n)
+        ss.put("t-aead", data, 600)
+        (fname, path), = [(k, p) for k, p in files().items() if k.startswith("t-aead.")]
+        body = open(path, "rb").read()
+        payload = entry("t-aead")[2]
+        form = [body[:4].hex(), payload[0], len(body), ss.get("t-aead") == data, data[:32] in body]
+        key_results = []
+        for byte in range(89):  # version, file id, expiry, length, E, K
+            ss.put("t-aead", data, 600)
+            _session, key_id, payload = entry("t-aead")
+            update_key(key_id, flip(payload, byte * 8 + byte % 8))
+            key_results.append([byte, ss.get("t-aead") is None, entry("t-aead") is None])
+        file_results = []
+        for bit in [0, 31, 40, 41 * 8 + 3, (4 + n) * 8 - 1, (4 + n) * 8, (4 + n + 16) * 8 - 1]:
+            ss.put("t-aead", data, 600)
+            (fname, path), = [(k, p) for k, p in files().items() if k.startswith("t-aead.")]
+            body = open(path, "rb").read()
+            with open(path, "wb") as f:
+                f.write(flip(body, bit))
+            file_results.append([bit, ss.get("t-aead") is None, entry("t-aead") is None, os.path.exists(path)])
+        other = {}
+        for how in ("truncated", "extended", "swapped for the small form"):
+            ss.put("t-aead", data, 600)
+            (fname, path), = [(k, p) for k, p in files().items() if k.startswith("t-aead.")]
+            body = open(path, "rb").read()
+            if how == "truncated":
+                open(path, "wb").write(body[:-1])
+            elif how == "extended":
+                open(path, "ab").write(b"\\0")
+            else:  # the payload says version 1 and the file starts with its magic: no form accepts the other's
+                _session, key_id, payload = entry("t-aead")
+                update_key(key_id, bytes([1]) + payload[1:])
+                open(path, "wb").write(b"CSS\\x01" + body[4:])
+            other[how] = ss.get("t-aead")
+        ss.put("t-aead", data, 600)
+        libcrypto._loaded.clear(); libcrypto._why_not.append("gone for this test")
+        without = ss.get("t-aead")
+        libcrypto._why_not.clear()
+        ss.put("t-aead", data, 600)
+        ok = ss.get("t-aead") == data
+        libcrypto._why_not.append("gone for this test")
+        ss.put("t-aead", data, 600)
+        small_form = [entry("t-aead")[2][0], ss.get("t-aead") == data]
+        ss.remove("t-aead")
+        out(form=form, key_results=key_results, file_results=file_results, other=other, without=without, ok=ok,
+            small_form=small_form)
+        """,
+    )
+    magic, version, size, same, plain_in_file = r["form"]
+    assert (magic, version, same, plain_in_file) == ("43535302", 2, True, False)
+    assert size == 4 + ss_aead_min() + 1000 + 16
+    assert len(r["key_results"]) == 89
+    for byte, none, key_gone in r["key_results"]:
+        assert none and key_gone, f"payload byte {byte}: not detected"
+    for bit, none, key_gone, file_left in r["file_results"]:
+        assert none and key_gone and not file_left, f"file bit {bit}: not detected"
+    assert r["other"] == {"truncated": None, "extended": None, "swapped for the small form": None}
+    assert r["without"] is None  # libcrypto gone since the put: nothing, not an error
+    assert r["ok"] is True
+    assert r["small_form"] == [1, True]  # a writer without libcrypto uses the BLAKE2b form, whatever the size
+
+
+def ss_aead_min() -> int:
+    from credstore.crypto import session_secret
+
+    return session_secret.AEAD_MIN
+
+
 def test_an_old_pair_of_halves_does_not_come_back(helper_dir: Path) -> None:
     """A saved keyring payload put back after a newer put (what a possessor of the keyring could try) finds no file
     it verifies against: the newer put removed the older file."""
@@ -428,7 +505,7 @@ def run_scenario(helper_dir: Path, user_python, alice, bob, steps, env_extra=Non
 
 
 ALICE_PUTS = """
-secret = b"alice's secret " + os.urandom(16).hex().encode()
+secret = b"alice's secret " + os.urandom(int(os.environ.get("PROBE_BYTES", "16"))).hex().encode()
 ss.put("probe", secret, 600)
 _session, key_id, payload = entry("probe")
 out(secret=secret.hex(), payload=payload.hex(), dir=ss.runtime_directory(), key_id=key_id)
@@ -440,8 +517,13 @@ out(got=None if got is None else got.hex(), key=entry("probe") is not None)
 """
 
 
+#: A small secret (the BLAKE2b form) and a large one (the libcrypto form: 300 KiB of hex).
+PROBE_SIZES = pytest.mark.parametrize("probe_bytes", [16, 150 * 1024], ids=["small", "large"])
+
+
+@PROBE_SIZES
 def test_other_uid_that_inherited_the_keyring_learns_nothing_and_cannot_change_it(
-    unix_users, user_python, helper_dir: Path
+    unix_users, user_python, helper_dir: Path, probe_bytes: int
 ) -> None:
     alice, bob = unix_users.create("csa"), unix_users.create("csb")
     bob_reads = """
@@ -474,7 +556,7 @@ def test_other_uid_that_inherited_the_keyring_learns_nothing_and_cannot_change_i
     rc, _o, err = keyctl("padd", "user", "credstore:probe", "@s", data=os.urandom(89))
     out(rc=rc, err=err)
     """
-    env_extra = {"ALICE_UID": str(alice.uid)}
+    env_extra = {"ALICE_UID": str(alice.uid), "PROBE_BYTES": str(probe_bytes)}
     try:
         steps = [
             ("alice", ALICE_PUTS),
@@ -498,6 +580,7 @@ def test_other_uid_that_inherited_the_keyring_learns_nothing_and_cannot_change_i
         s["out"] for s in results
     )
     secret = put1["secret"]
+    assert put1["payload"][:2] == ("02" if probe_bytes > 1000 else "01")  # the form meant (version byte)
     assert put1["dir"] == f"/dev/shm/credstore-{alice.uid}"
     for read in (su_read, ru_read):
         assert read["uid"] == bob.uid
@@ -515,7 +598,10 @@ def test_other_uid_that_inherited_the_keyring_learns_nothing_and_cannot_change_i
     assert last["got"] == put4["secret"]
 
 
-def test_another_login_of_the_same_user_cannot_read(unix_users, user_python, helper_dir: Path) -> None:
+@PROBE_SIZES
+def test_another_login_of_the_same_user_cannot_read(
+    unix_users, user_python, helper_dir: Path, probe_bytes: int
+) -> None:
     alice, bob = unix_users.create("csa"), unix_users.create("csb")
     other_login = """
     mine = kk._keyring_id(kk.KEY_SPEC_SESSION_KEYRING)
@@ -532,7 +618,12 @@ def test_another_login_of_the_same_user_cannot_read(unix_users, user_python, hel
     """
     try:
         results = run_scenario(
-            helper_dir, user_python, alice, bob, [("alice", ALICE_PUTS), ("alice-other-login", other_login)]
+            helper_dir,
+            user_python,
+            alice,
+            bob,
+            [("alice", ALICE_PUTS), ("alice-other-login", other_login)],
+            {"PROBE_BYTES": str(probe_bytes)},
         )
     finally:
         _cleanup_runtime_dirs(alice, bob)

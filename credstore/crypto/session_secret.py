@@ -9,6 +9,12 @@
   ``/run/user/UID/credstore``, else ``/dev/shm/credstore-UID``), holding C = data XOR BLAKE2b-stream(E) and
   T = BLAKE2b-MAC(K; name, session keyring, file id, expiry, length, data).
 
+A large secret (``AEAD_MIN`` bytes or more, where the system's libcrypto can be loaded: ``crypto/libcrypto.py``)
+takes the second form, marked by the payload's version byte and the file's magic: C and T are
+ChaCha20-Poly1305(key E, nonce = file id; associated data: name, session keyring, file id, expiry, length, version
+and K). The halves, and who holds what, are the same; only the cipher differs (about 0.3 ms per MiB after a 2.5 ms
+start, against 10 ms per MiB), and the reader opens it in place, in the one buffer it reads the file into.
+
 Who holds what:
 
 * Another uid whose process inherited the session keyring (``su`` without ``-``, ``runuser -u``, ``sudo -u`` with
@@ -20,8 +26,9 @@ Who holds what:
   other processes may link, as ``keyctl session NAME`` makes, is refused: ``kernel_keyring.SessionKeyringExposed``.)
 * Someone holding both halves (root; the same person as another uid *and* another login) learns ``data``.
 
-The MAC covers the plaintext, so a change of either half, or a file of an older ``put`` paired with a newer key,
-or a key of another session, is detected. ``put`` keeps one file per (name, session keyring) and sweeps expired ones.
+The MAC (in either form) covers the plaintext, so a change of either half, or a file of an older ``put`` paired
+with a newer key, or a key of another session, is detected. ``put`` keeps one file per (name, session keyring)
+and sweeps expired ones.
 
 Cost on the read path: ``_blake2`` (a builtin C module, about 0.05 ms to import; ``hashlib`` costs 2.5 ms and
 ``hmac`` 2.8 ms, both unused here), ``_ctypes`` for the keyring, about eight keyctl calls, two ``open``/``fstat``
@@ -34,7 +41,7 @@ import os
 import stat
 import time
 
-from credstore.crypto import kernel_keyring
+from credstore.crypto import kernel_keyring, libcrypto
 
 __all__ = ["MAX_DATA", "SessionSecretUnavailable", "get", "get_with_expiry", "put", "remove", "runtime_directory"]
 
@@ -44,11 +51,17 @@ KEY_PREFIX = "credstore:"
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 
 _VERSION = 1
+#: A large secret is sealed with ChaCha20-Poly1305 from libcrypto instead (``crypto/libcrypto.py``): the key's
+#: payload says which (its version byte, authenticated as part of the tag's header in both forms).
+_VERSION_AEAD = 2
+#: From this size on, loading libcrypto (about 2.5 ms) costs less than the BLAKE2b stream (about 10 µs per KiB).
+AEAD_MIN = 192 * 1024
 _FID_LEN = 8
 _KEY_LEN = 32
 _TAG_LEN = 32
 _PAYLOAD_LEN = 1 + _FID_LEN + 8 + 8 + 2 * _KEY_LEN  # version, file id, expiry, length, E, K
 _MAGIC = b"CSS\x01"
+_MAGIC_AEAD = b"CSS\x02"
 _PAD_PERSON = b"credstore-pad-1"
 _MAC_PERSON = b"credstore-mac-1"
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -167,11 +180,23 @@ def _xor(data: bytes, pad: bytes) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(pad, "little")).to_bytes(n, "little")
 
 
+def _header(name: str, session: int, fid: bytes, expiry: int, length: int, version: int = _VERSION) -> bytes:
+    """What the tag binds besides the data: the name, this session keyring, the file id, expiry and length (and,
+    for the AEAD form, its version: a key payload switched between the forms fails either way)."""
+    header = bytes((len(name),)) + name.encode("ascii") + session.to_bytes(8, "little") + fid
+    header += expiry.to_bytes(8, "little") + length.to_bytes(8, "little")
+    return header if version == _VERSION else header + bytes((version,))
+
+
+def _nonce(fid: bytes) -> bytes:
+    """The AEAD nonce: the file id, zero-padded. The key E is fresh for every ``put``, so it is never reused."""
+    return fid + bytes(4)
+
+
 def _tag(mac_key: bytes, name: str, session: int, fid: bytes, expiry: int, data: bytes) -> bytes:
     from _blake2 import blake2b
 
-    header = bytes((len(name),)) + name.encode("ascii") + session.to_bytes(8, "little") + fid
-    header += expiry.to_bytes(8, "little") + len(data).to_bytes(8, "little")
+    header = _header(name, session, fid, expiry, len(data))
     mac = blake2b(header, key=mac_key, digest_size=_TAG_LEN, person=_MAC_PERSON)
     mac.update(data)
     return mac.digest()
@@ -182,7 +207,7 @@ def _file_name(name: str, session: int, expiry: int, fid: bytes) -> str:
 
 
 def _parse_payload(payload: bytes) -> tuple[bytes, int, int, bytes, bytes] | None:
-    if len(payload) != _PAYLOAD_LEN or payload[0] != _VERSION:
+    if len(payload) != _PAYLOAD_LEN or payload[0] not in (_VERSION, _VERSION_AEAD):
         return None
     fid = payload[1 : 1 + _FID_LEN]
     at = 1 + _FID_LEN
@@ -226,9 +251,15 @@ def put(name: str, data: bytes, ttl_seconds: int) -> None:
         fid, enc_key, mac_key = fresh[:_FID_LEN], fresh[_FID_LEN : _FID_LEN + _KEY_LEN], fresh[_FID_LEN + _KEY_LEN :]
         expiry = int(time.time()) + ttl_seconds
         file_name = _file_name(name, session, expiry, fid)
-        body = _MAGIC + _xor(data, _pad(enc_key, len(data))) + _tag(mac_key, name, session, fid, expiry, data)
+        version = _VERSION_AEAD if len(data) >= AEAD_MIN and libcrypto.missing() is None else _VERSION
+        if version == _VERSION_AEAD:
+            # the MAC key, unused by this form, is bound too: no byte of the key's payload can change unnoticed
+            header = _header(name, session, fid, expiry, len(data), version) + mac_key
+            body = _MAGIC_AEAD + libcrypto.seal(enc_key, _nonce(fid), header, data)
+        else:
+            body = _MAGIC + _xor(data, _pad(enc_key, len(data))) + _tag(mac_key, name, session, fid, expiry, data)
         _write_file(dir_fd, path, file_name, body)
-        payload = bytes((_VERSION,)) + fid + expiry.to_bytes(8, "little") + len(data).to_bytes(8, "little")
+        payload = bytes((version,)) + fid + expiry.to_bytes(8, "little") + len(data).to_bytes(8, "little")
         try:
             kernel_keyring.store(KEY_PREFIX + name, payload + enc_key + mac_key, ttl_seconds)
         except kernel_keyring.KeyringUnavailable as exc:
@@ -315,6 +346,13 @@ def get_with_expiry(name: str) -> tuple[bytes, int] | None:
             fid, expiry, length, enc_key, mac_key = parsed
             file_name = _file_name(name, session, expiry, fid)
             for dir_fd, _path in dirs:
+                if payload[0] == _VERSION_AEAD:
+                    found = _open_sealed(dir_fd, file_name, name, session, fid, expiry, length, enc_key, mac_key)
+                    if found is _ABSENT:
+                        continue
+                    if found is not None and expiry > time.time():
+                        return found, expiry
+                    break
                 body = _read_file(dir_fd, file_name, len(_MAGIC) + length + _TAG_LEN)
                 if body is None:
                     continue
@@ -330,6 +368,39 @@ def get_with_expiry(name: str) -> tuple[bytes, int] | None:
     finally:
         for dir_fd, _path in dirs:
             os.close(dir_fd)
+
+
+_ABSENT = object()
+
+
+def _open_sealed(
+    dir_fd: int,
+    file_name: str,
+    name: str,
+    session: int,
+    fid: bytes,
+    expiry: int,
+    length: int,
+    enc_key: bytes,
+    mac_key: bytes,
+):  # -> bytearray | None | _ABSENT
+    """The AEAD form: the file read into one buffer and opened in place (no copy of a large secret); None when it
+    does not verify (or libcrypto is gone), ``_ABSENT`` when there is no such file of ours here."""
+    buf = _read_file(dir_fd, file_name, len(_MAGIC_AEAD) + length + libcrypto.TAG_LEN, into_buffer=True)
+    if buf is None:
+        return _ABSENT
+    if buf[: len(_MAGIC_AEAD)] != _MAGIC_AEAD:
+        return None
+    header = _header(name, session, fid, expiry, length, _VERSION_AEAD) + mac_key
+    try:
+        ok = libcrypto.open_in_place(enc_key, _nonce(fid), header, buf, len(_MAGIC_AEAD), length)
+    except (libcrypto.CryptoUnavailable, ValueError, MemoryError):
+        return None
+    if not ok:
+        return None
+    del buf[len(_MAGIC_AEAD) + length :]  # the tag, then the magic: both in place
+    del buf[: len(_MAGIC_AEAD)]
+    return buf
 
 
 def _drop(name: str, session: int, key_id: int, dirs: list[tuple[int, str]]) -> None:
@@ -361,8 +432,9 @@ def _drop(name: str, session: int, key_id: int, dirs: list[tuple[int, str]]) -> 
                 pass
 
 
-def _read_file(dir_fd: int, file_name: str, size: int) -> bytes | None:
-    """The file's bytes if it is a regular 0600 file of ours of exactly size bytes, else None."""
+def _read_file(dir_fd: int, file_name: str, size: int, into_buffer: bool = False):  # -> bytes | bytearray | None
+    """The file's bytes if it is a regular 0600 file of ours of exactly size bytes, else None. ``into_buffer``: as
+    one ``bytearray``, read straight into (a large file is then in memory once)."""
     try:
         fd = os.open(file_name, os.O_RDONLY | _NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
@@ -371,6 +443,16 @@ def _read_file(dir_fd: int, file_name: str, size: int) -> bytes | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o077 or st.st_size != size:
             return None
+        if into_buffer:
+            buf = bytearray(size)
+            view = memoryview(buf)
+            while view:
+                got = os.readv(fd, [view])
+                if not got:
+                    return None
+                view = view[got:]
+            del view
+            return buf
         chunks = []
         left = size
         while left > 0:
