@@ -161,11 +161,31 @@ def make_line(
     now: float | None = None,
 ) -> bytes:
     """One JSON line. Only names, sources and identifiers: there is deliberately no parameter for a value."""
+    return (
+        line_head(event, now)
+        + line_tail(
+            event,
+            names=names,
+            sources=sources,
+            profile=profile,
+            service=service,
+            command=command,
+            via=via,
+            outcome=outcome,
+            key=key,
+            slot=slot,
+            level=level,
+        )
+    ).encode()
+
+
+def line_head(event: str, now: float | None = None) -> str:
+    """The start of a line: what is known only when it is written (time, user, pid, terminal)."""
     if event not in EVENTS:
         raise ValueError(f"unknown audit event {event!r}")
     when = time.time() if now is None else now
     user, uid = _user()
-    record: dict[str, object] = {
+    head: dict[str, object] = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when)),
         "ts": round(when, 3),
         "event": event,
@@ -174,6 +194,26 @@ def make_line(
         "pid": os.getpid(),
         "tty": _tty(),
     }
+    return "{" + ",".join(f'"{k}":{_json(v)}' for k, v in head.items())
+
+
+def line_tail(
+    event: str,
+    *,
+    names=(),
+    sources=None,
+    profile: str | None = None,
+    service: str | None = None,
+    command: str | None = None,
+    via: str | None = None,
+    outcome: str | None = None,
+    key: str | None = None,
+    slot: int | None = None,
+    level: str | None = None,
+) -> str:
+    """The rest of a line, after ``line_head``: the same for every read of the same names (the render cache keeps
+    it, so a read of thousands of names formats nothing)."""
+    record: dict[str, object] = {}
     if profile is not None:
         record["profile"] = profile
     if service is not None:
@@ -206,7 +246,7 @@ def make_line(
         record["slot"] = slot
     if level is not None:
         record["level"] = level
-    return ("{" + ",".join(f'"{k}":{_json(v)}' for k, v in record.items()) + "}\n").encode()
+    return "".join(f',"{k}":{_json(v)}' for k, v in record.items()) + "}\n"
 
 
 def names_of(item) -> list[str]:
@@ -308,6 +348,16 @@ def record(event: str, *, path=None, environ=os.environ, **fields: object) -> bo
     try:
         line = make_line(event, **fields)  # type: ignore[arg-type]
         return append(path if path is not None else personal_log(environ), line, max_bytes(environ))
+    except Exception as exc:
+        _warn_once(f"cannot write the audit log: {type(exc).__name__}")
+        return False
+
+
+def record_prepared(event: str, tail: str, *, path, environ=os.environ) -> bool:
+    """``record`` for a line whose ``line_tail`` was made earlier (by the render cache). Never raises."""
+    try:
+        line = (line_head(event) + tail).encode("utf-8", "surrogateescape")
+        return append(path, line, max_bytes(environ))
     except Exception as exc:
         _warn_once(f"cannot write the audit log: {type(exc).__name__}")
         return False

@@ -738,3 +738,79 @@ def test_an_unusual_spelling_of_the_store_home_still_gets_the_cache(cli: CLI) ->
     assert result.returncode == 0, result.stderr
     hit = sections(result.stdout)["hit"]
     assert "export WANDB_ENTITY='team'" in hit and "rc=0" in hit
+
+
+def test_a_large_profile_is_served_prepared_to_a_new_shell_and_as_the_full_road_serves_it(cli: CLI) -> None:
+    """3,000 variables: the record is sealed with libcrypto and its layers are kept apart. A new shell gets the
+    prepared text (``Record.clean``), byte for byte the full road's, with the same audit line and without
+    cryptography or click; every other case (a stored name in the environment, credstore's own exports refreshed,
+    ``--hook``, ``exec``, ``get``) still equals the full road; without the layers kept apart, only the new shell is
+    answered from the cache."""
+    from credstore.app import render_cache
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    dotenv = cli.home / "many.env"
+    dotenv.write_text("".join(f"VAR_{i:05d}=value-{i:05d}-{'x' * 16}\n" for i in range(3000)))
+    dotenv.chmod(0o600)
+    cli("import", "dotenv", "--remove-source", str(dotenv), check=True)
+    name = render_cache.secret_name(str(cli.store_dir), "default", {})
+    probe = f'PYTHONPATH="{REPO}" "{sys.executable}" -S -c \'{LEAN_PROBE}\' env --shell bash'
+    where = "from credstore.crypto import session_secret as s; print(s.runtime_directory())"
+    show = "sh -c 'echo \"A=[$VAR_00001] Z=[$VAR_02999] M=[${CREDSTORE_EXPORTED-unset}]\"'"
+    script = (
+        LEAN
+        + FULL
+        + SECTION
+        + f"""
+credstore env --shell bash >/dev/null
+d=$(PYTHONPATH="{REPO}" "{sys.executable}" -c "{where}")
+show forms; for f in "$d"/{name}.* "$d"/{name}-layers.*; do head -c 4 "$f" | od -An -c | tr -d ' '; done
+show new-lean; lean env --shell bash
+show new-full; full env --shell bash
+show probe; {probe} >/dev/null; echo "rc=$?"
+show hook-lean; lean env --shell bash --hook
+show typed-lean; VAR_00001=typed lean env --shell bash
+show typed-full; VAR_00001=typed full env --shell bash
+eval "$(credstore env --shell bash)"
+show exported-lean; lean env --shell bash
+show exported-full; full env --shell bash
+unset $(compgen -v VAR_) $(compgen -v CREDSTORE_EXPORTED)
+show exec; lean exec -- {show}
+show get; lean get VAR_02999
+keyctl invalidate "$(keyctl search @s user credstore:{name}-layers)"
+show apart-gone-new; lean env --shell bash | tail -n 1
+show apart-gone-typed; VAR_00001=typed lean env --shell bash | tail -n 1
+show apart-gone-exec; lean exec -- true
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    forms = got["forms"].split()
+    assert len(forms) == 2 and forms[0] == "CSS002"  # the record sealed by libcrypto; its layers kept apart
+    for case in ("new", "typed", "exported"):
+        lean, full = got[f"{case}-lean"], got[f"{case}-full"]
+        assert lean.endswith("rc=0\n") and lean == full, case
+    assert got["new-lean"].count("\nexport VAR_") == 2999 and "CREDSTORE_EXPORTED=" in got["new-lean"]
+    assert "VAR_00001" not in got["typed-lean"].split("CREDSTORE_EXPORTED")[0]  # the environment decides
+    hooked = got["hook-lean"].removeprefix(got["new-lean"].removesuffix("rc=0\n"))
+    assert re.fullmatch(r"export CREDSTORE_GENERATION='[0-9a-f]{32}'\nrc=0\n", hooked)
+    assert got["exec"] == "A=[value-00001-xxxxxxxxxxxxxxxx] Z=[value-02999-xxxxxxxxxxxxxxxx] M=[unset]\nrc=0\n"
+    assert got["get"] == "value-02999-xxxxxxxxxxxxxxxx\nrc=0\n"
+    assert got["apart-gone-new"].endswith("rc=0\n")  # the new shell needs only the record
+    assert got["apart-gone-typed"] == "rc=1\n" and got["apart-gone-exec"] == "rc=1\n"  # the rest: the full road
+    line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES"))
+    loaded = set(ast.literal_eval(line[len("MODULES") :]))
+    assert "credstore.crypto.libcrypto" in loaded
+    heavy = {"cryptography", "click", "keyring", "hvac", "pathlib", "json", "re", "typing", "hashlib", "hmac"}
+    assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
+    # the prepared audit line is the full road's, but for when, by which process
+    log = [json.loads(x) for x in (cli.store_dir / "audit.log").read_text().splitlines()]
+    reads = [e for e in log if e["event"] == "env"]
+    first, prepared = reads[0], reads[1]
+    for item in (first, prepared):
+        for field in ("time", "ts", "pid"):
+            item.pop(field)
+    assert prepared == first
+    assert prepared["sources"] == {"profile:default": [f"VAR_{i:05d}" for i in range(3000)]}

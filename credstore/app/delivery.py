@@ -91,7 +91,8 @@ def env_text(
     _audit_read(ctx, "env", gathered)
     record = None
     if before is not None:
-        record = _remember_render(ctx, gathered, before, chosen=service is not None, bound=bound)
+        prepared = shell if fmt == "shell" else None
+        record = _remember_render(ctx, gathered, before, chosen=service is not None, bound=bound, shell=prepared)
     if hook:
         from credstore.app import render_cache
 
@@ -128,18 +129,24 @@ def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
 
 
 def _remember_render(
-    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], *, chosen: bool, bound: int | None = None
+    ctx: Context,
+    gathered: Gathered,
+    files: list[tuple[str, str, str]],
+    *,
+    chosen: bool,
+    bound: int | None = None,
+    shell: str | None = None,
 ):
     """Keep what this ``env`` read for the next ``env`` of this login (``app/render_cache.py``): the record kept,
     or None. ``bound``: an OpenBao profile's freshness bound (``Context.openbao_bound``). Never fails."""
     try:
-        return _remember_render_or_raise(ctx, gathered, files, chosen, bound)
+        return _remember_render_or_raise(ctx, gathered, files, chosen, bound, shell)
     except Exception:  # an optimisation: whatever fails here, this env's output stands, uncached
         return None
 
 
 def _remember_render_or_raise(
-    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool, bound: int | None
+    ctx: Context, gathered: Gathered, files: list[tuple[str, str, str]], chosen: bool, bound: int | None, shell
 ):
     # -> render_cache.Record | None
     import time
@@ -214,7 +221,7 @@ def _remember_render_or_raise(
             fp = fingerprint_of(name, value.value) if fingerprint_of is not None else ""
             values[name] = (value.value, value.secret, fp)
         record.layers.append((layer.source, values))
-    return record if render_cache.remember(record, ttl, ctx.environ) else None
+    return record if render_cache.remember(record, ttl, ctx.environ, shell) else None
 
 
 def _openbao_ttl(ctx: Context, bound: int) -> int | None:

@@ -17,8 +17,12 @@ A later ``env`` uses the cache only when every file still matches (``os.stat`` a
 cryptography), the request is the plain one (no names, no ``--set``, no ``--format`` or ``--prefix``, the same
 service), and, for a passphrase store, the unlocked data key is still there. Then it applies the same precedence and
 the same ``CREDSTORE_EXPORTED`` refresh rule to the current environment (a fingerprint is computed only for a value
-that differs from every cached one), writes the same audit line, and prints the same text. ``exec`` (the same
-plan applied to its command's environment) and ``get NAME`` (the profile's value) are served the same way.
+that differs from every cached one), writes the same audit line, and prints the same text. For a new shell (none of
+the stored names in the environment, no refresh marker, the shell the cache was filled for) both were prepared when
+the cache was filled (``prepare_clean``): it prints them as stored, with no per-variable work (``Record``). A large
+record keeps its layers apart (``LAYERS_APART``), so such an ``env`` reads and decrypts only what it prints.
+``exec`` (the same plan applied to its command's environment) and ``get NAME`` (the profile's value) are served the
+same way.
 Anything else takes the full road, which then refreshes the cache.
 
 The cache lives no longer than the unlock: at a level whose data key is kept for the session its timeout is the
@@ -35,8 +39,8 @@ through this store home calls ``forget_all`` (``Context.watch``); a change made 
 admin) reaches ``env`` when the bound has passed. A token from ``$BAO_TOKEN`` / ``$VAULT_TOKEN`` is never cached
 for, and a read answered by the last-known-good copy (server down) is not cached.
 
-This module is on the shell-start hot path: it imports ``os``, ``session_secret`` (``_ctypes``, ``_blake2``) and
-nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
+This module is on the shell-start hot path: it imports ``os``, ``session_secret`` (``_ctypes``, ``_blake2``; and the
+system's libcrypto for a large record) and nothing of ``cryptography``, ``json``, ``re``, ``pathlib`` or ``typing``.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ import os
 from credstore import marker
 from credstore.crypto import session_secret
 
-_VERSION = "credstore-render-4"
+_VERSION = "credstore-render-5"
 MARKER = marker.MARKER
 ENVIRONMENT = "environment"
 #: How long the key file level keeps a render (that level has no unlock to follow).
@@ -187,10 +191,24 @@ def _file_matches(path: str, stat_key: str, header_digest: str) -> bool:
 
 
 class Record:
-    """A decoded cache entry (values never reach a repr)."""
+    """A decoded cache entry (values never reach a repr).
 
-    __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "layers", "profile", "service", "service_source")
-    __slots__ += ("listing", "listing_fields", "service_chosen")
+    Stored form (``encode``): a 10-digit length, then the *head* (NUL-separated fields: what every request checks,
+    and the sizes of the sections after it), then four sections:
+
+    * ``names``: every stored name, newline-separated: whether the environment holds any of them;
+    * ``clean``: what ``env --shell <shell>`` prints when the environment holds none of them and no refresh marker
+      (the usual new shell): prepared by ``remember`` with this module's own ``plan`` and the shell's renderer;
+    * ``audit``: the end of the audit line that ``env`` then writes (``audit.line_tail``);
+    * ``layers``: the stored layers and ``list``'s columns, decoded only when a request needs them.
+
+    So a new shell with ten thousand variables costs one ``read``, one AEAD pass and a set check; the layers are
+    decoded only for the other cases (precedence against the environment, a refresh, ``exec``, ``get``, ``list``).
+    """
+
+    __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "profile", "service", "service_source")
+    __slots__ += ("service_chosen", "shell", "clean", "audit_tail", "openbao", "apart", "secret")
+    __slots__ += ("_names", "_layers", "_listing", "_raw")
 
     def __init__(self) -> None:
         self.home = ""
@@ -202,21 +220,118 @@ class Record:
         self.service_chosen = False
         self.fp_key = b""
         self.files: list[tuple[str, str, str]] = []
-        #: (source, {name: (value, secret, fingerprint)}) in precedence order; ``upper`` layers are marked by
-        #: ``service_chosen`` (the first layer is then the chosen service, which beats the environment).
-        self.layers: list[tuple[str, dict[str, tuple[str, bool, str]]]] = []
-        #: ``list``'s extra columns for each of the profile's own entries: when it was last changed, and the catalog
-        #: service it belongs to ("" for none).
-        self.listing: dict[str, tuple[float, str]] = {}
-        #: ``listing`` as decode found it (names, times, services): parsed only by ``list``, which needs it.
-        self.listing_fields: list[str] = []
+        #: The shell ``clean`` is written for ("" when there is none: then every ``env`` goes through ``plan``).
+        self.shell = ""
+        self.clean: bytes | memoryview = b""
+        self.audit_tail = ""
+        #: Whether a layer was read from OpenBao (None: not known yet, see ``on_openbao``).
+        self.openbao: bool | None = None
+        #: The id of the layers kept apart (a large record: ``LAYERS_APART``), "" when they are in this record.
+        self.apart = ""
+        #: The session secret this record was loaded from (``load``).
+        self.secret = ""
+        self._names: memoryview | None = None
+        self._layers: list[tuple[str, dict[str, tuple[str, bool, str]]]] | None = []
+        self._listing: dict[str, tuple[float, str]] | None = {}
+        #: (layers section, listing count) as decode found them, decoded on first use.
+        self._raw: memoryview | None = None
+
+    @property
+    def layers(self) -> list[tuple[str, dict[str, tuple[str, bool, str]]]]:
+        """(source, {name: (value, secret, fingerprint)}) in precedence order; ``upper`` layers are marked by
+        ``service_chosen`` (the first layer is then the chosen service, which beats the environment)."""
+        if self._layers is None:
+            self._decode_layers()
+        return self._layers  # type: ignore[return-value]
+
+    @property
+    def listing(self) -> dict[str, tuple[float, str]] | None:
+        """``list``'s extra columns for each of the profile's own entries: when it was last changed, and the catalog
+        service it belongs to ("" for none); None when not kept (a large profile) or malformed."""
+        if self._layers is None:
+            self._decode_layers()
+        return self._listing
+
+    @listing.setter
+    def listing(self, value: dict[str, tuple[float, str]]) -> None:
+        self._listing = value
+
+    def attach(self, names: memoryview, layers: memoryview) -> None:
+        """The names and layers sections as stored (``decode``): the layers are decoded on first use."""
+        self._names, self._raw, self._layers = names, layers, None
+
+    @property
+    def names_section(self) -> memoryview | None:
+        """The stored names, newline-separated, as stored (None for a record not decoded from its stored form)."""
+        return self._names
+
+    def names(self) -> set[str]:
+        """Every stored name of every layer."""
+        if self._names is None:
+            return {name for _source, values in self.layers for name in values}
+        text = str(self._names, "utf-8", "surrogateescape")
+        return set(text.split("\n")) if text else set()
+
+    def _decode_layers(self) -> None:
+        raw, self._raw = self._raw, None
+        self._layers, self._listing = [], None
+        if self.apart:
+            raw = _layers_apart(self.secret, self.apart)
+        if raw is None:
+            return
+        fields = str(raw, "utf-8", "surrogateescape").split(_SEP)
+        at = 1
+        for _ in range(int(fields[0])):
+            source, n = fields[at], int(fields[at + 1])
+            at += 2
+            names = fields[at : at + n]
+            flags = [flag == "1" for flag in fields[at + 2 * n : at + 3 * n]]
+            columns = zip(fields[at + n : at + 2 * n], flags, fields[at + 3 * n : at + 4 * n], strict=True)
+            values = dict(zip(names, columns, strict=True))
+            at += 4 * n
+            if len(values) != n:
+                raise ValueError("a layer repeats a name")
+            self._layers.append((source, values))
+        count = int(fields[at])
+        listing_fields = fields[at + 1 : at + 1 + 3 * count]
+        if at + 1 + 3 * count != len(fields):
+            raise ValueError("trailing fields")
+        self._listing = _listing_of(listing_fields) if count else {}
 
     def __repr__(self) -> str:
-        return f"Record(profile={self.profile!r}, files={len(self.files)}, layers={[s for s, _ in self.layers]})"
+        return f"Record(profile={self.profile!r}, files={len(self.files)}, shell={self.shell!r})"
 
 
-def encode(record: Record) -> bytes:
-    fields = [
+def encode_layers(record: Record) -> bytes:
+    """The layers section: the stored layers and ``list``'s columns."""
+    layers = [str(len(record.layers))]
+    for source, values in record.layers:
+        # column by column (names, values, flags, fingerprints): decoding is then a few slices and a zip
+        layers += [source, str(len(values))]
+        layers += values
+        layers += [item[0] for item in values.values()]
+        layers += ["1" if item[1] else "0" for item in values.values()]
+        layers += [item[2] for item in values.values()]
+    listing = record.listing or {}
+    layers.append(str(len(listing)))
+    layers += listing
+    layers += [repr(float(when)) for when, _service in listing.values()]
+    layers += [service for _when, service in listing.values()]
+    return _SEP.join(layers).encode("utf-8", "surrogateescape")
+
+
+def encode(record: Record, layers: bytes | None = None) -> bytes:
+    """The stored form; ``layers``: the layers section to put in it (default: ``encode_layers``; ``b""`` when
+    they are kept apart, ``record.apart``)."""
+    if layers is None:
+        layers = encode_layers(record)
+    sections = [
+        "\n".join(sorted(record.names())).encode("utf-8", "surrogateescape"),
+        bytes(record.clean),
+        record.audit_tail.encode("utf-8", "surrogateescape"),
+        layers,
+    ]
+    head = [
         _VERSION,
         record.home,
         record.profile,
@@ -226,28 +341,26 @@ def encode(record: Record) -> bytes:
         record.service_source,
         "1" if record.service_chosen else "0",
         record.fp_key.hex(),
+        record.shell,
+        "1" if on_openbao(record) else "0",
+        record.apart,
+        *(str(len(section)) for section in sections),
         str(len(record.files)),
     ]
     for path, stat_key, header in record.files:
-        fields += [path, stat_key, header]
-    fields.append(str(len(record.layers)))
-    for source, values in record.layers:
-        # column by column (names, values, flags, fingerprints): decoding is then a few slices and a zip
-        fields += [source, str(len(values))]
-        fields += values
-        fields += [item[0] for item in values.values()]
-        fields += ["1" if item[1] else "0" for item in values.values()]
-        fields += [item[2] for item in values.values()]
-    fields.append(str(len(record.listing)))
-    fields += record.listing
-    fields += [repr(float(when)) for when, _service in record.listing.values()]
-    fields += [service for _when, service in record.listing.values()]
-    return _SEP.join(fields).encode("utf-8", "surrogateescape")
+        head += [path, stat_key, header]
+    head_bytes = _SEP.join(head).encode("utf-8", "surrogateescape")
+    return b"%010d" % len(head_bytes) + head_bytes + b"".join(sections)
 
 
-def decode(data: bytes) -> Record | None:
+def decode(data: bytes | bytearray) -> Record | None:
+    """The record in ``data`` (the sections are views of it, nothing is copied), or None when malformed. A
+    malformed layers section raises ValueError when first used (the caller then takes the full road)."""
     try:
-        fields = data.decode("utf-8", "surrogateescape").split(_SEP)
+        if len(data) < 10 or not data[:10].isdigit():
+            return None
+        end = 10 + int(data[:10])
+        fields = str(data[10:end], "utf-8", "surrogateescape").split(_SEP)
         if fields[0] != _VERSION:
             return None
         record = Record()
@@ -256,31 +369,39 @@ def decode(data: bytes) -> Record | None:
         record.service, record.service_source = fields[5], fields[6]
         record.service_chosen = fields[7] == "1"
         record.fp_key = bytes.fromhex(fields[8])
-        at = 10
-        for _ in range(int(fields[9])):
-            record.files.append((fields[at], fields[at + 1], fields[at + 2]))
-            at += 3
-        count = int(fields[at])
-        at += 1
-        for _ in range(count):
-            source, n = fields[at], int(fields[at + 1])
-            at += 2
-            names = fields[at : at + n]
-            flags = [flag == "1" for flag in fields[at + 2 * n : at + 3 * n]]
-            columns = zip(fields[at + n : at + 2 * n], flags, fields[at + 3 * n : at + 4 * n], strict=True)
-            values = dict(zip(names, columns, strict=True))
-            at += 4 * n
-            if len(values) != n:
-                return None
-            record.layers.append((source, values))
-        count = int(fields[at])
-        record.listing_fields = fields[at + 1 : at + 1 + 3 * count]
-        at += 1 + 3 * count
-        if at != len(fields):
+        record.shell = fields[9]
+        record.openbao = fields[10] == "1"
+        record.apart = fields[11]
+        sizes = [int(size) for size in fields[12:16]]
+        count = int(fields[16])
+        if len(fields) != 17 + 3 * count or sum(sizes) != len(data) - end or min(sizes) < 0:
             return None
+        record.files = [(fields[at], fields[at + 1], fields[at + 2]) for at in range(17, len(fields), 3)]
+        view = memoryview(data)
+        bounds = [end]
+        for size in sizes:
+            bounds.append(bounds[-1] + size)
+        record.clean = view[bounds[1] : bounds[2]]
+        record.audit_tail = str(view[bounds[2] : bounds[3]], "utf-8", "surrogateescape")
+        record.attach(view[bounds[0] : bounds[1]], view[bounds[3] : bounds[4]])
         return record
     except (ValueError, IndexError):
         return None
+
+
+#: From this size on, a record's layers are kept in a session secret of their own (``<name>-layers``, starting with
+#: the record's ``apart`` id): a new shell then reads and decrypts only what it prints.
+LAYERS_APART = 64 * 1024
+_APART_SUFFIX = "-layers"
+
+
+def _layers_apart(secret: str, apart: str) -> memoryview:
+    """The layers section kept apart for the record ``secret`` (ValueError when gone or of another record)."""
+    data = session_secret.get(secret + _APART_SUFFIX) if secret else None
+    tag = apart.encode("ascii")
+    if data is None or data[: len(tag)] != tag:
+        raise ValueError("the layers kept apart are missing or belong to another record")
+    return memoryview(data)[len(tag) :]
 
 
 # -- fingerprints of the refresh marker, without cryptography ------------------------------------------------------
@@ -336,8 +457,9 @@ def _exported_unchanged(record: Record, environ) -> dict[str, str]:
 def load(profile: str, environ) -> Record | None:
     """The cached record of ``profile`` if it is still valid for the files as they are now, else None."""
     home = store_home(environ)
+    name = secret_name(home, profile, environ)
     try:
-        data = session_secret.get(secret_name(home, profile, environ))
+        data = session_secret.get(name)
     except (OSError, ValueError):
         return None
     if data is None:
@@ -345,6 +467,7 @@ def load(profile: str, environ) -> Record | None:
     record = decode(data)
     if record is None or record.home != home or record.profile != profile:
         return None
+    record.secret = name
     for path, stat_key, header in record.files:
         if not _file_matches(path, stat_key, header):
             return None
@@ -363,7 +486,9 @@ def load(profile: str, environ) -> Record | None:
 
 def on_openbao(record: Record) -> bool:
     """Whether the render holds values read from OpenBao (the profile's, or a service account's beside it)."""
-    return any(source.startswith(OPENBAO_SOURCE) for source, _values in record.layers)
+    if record.openbao is None:
+        record.openbao = any(source.startswith(OPENBAO_SOURCE) for source, _values in record.layers)
+    return record.openbao
 
 
 def _fresh_for_openbao(record: Record, environ) -> bool:
@@ -455,8 +580,11 @@ def _attribution_warning_due(record: Record, environ, env_values: set[str]) -> b
     return False
 
 
-def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | None:
-    """What ``credstore env`` prints, from this login's render cache; None when the full road must run."""
+def cached_env_text(profile_arg: str | None, options: dict, environ, bytes_ok: bool = False):
+    """What ``credstore env`` prints, from this login's render cache; None when the full road must run.
+
+    A ``str``; or, with ``bytes_ok`` (the caller writes UTF-8), the prepared bytes of a new shell (``Record.clean``)
+    as they are stored, without a copy."""
     import time
 
     checked_at = time.time()
@@ -473,19 +601,67 @@ def cached_env_text(profile_arg: str | None, options: dict, environ) -> str | No
     wanted = options["service"]
     if (wanted or "") != (record.service if record.service_chosen else ""):
         return None
+    from credstore import shells
+
+    shell = options["shell"] or shells.detect_shell(environ)
+    if bytes_ok and record.shell == shell and _holds_none_of(record, environ):
+        from credstore import audit
+
+        audit.record_prepared("env", record.audit_tail, path=os.path.join(record.home, "audit.log"))
+        if not options.get("hook"):
+            return record.clean
+        tail = generation_text(record, checked_at, shell, environ)
+        return bytes(record.clean) + tail.encode("utf-8", "surrogateescape")
     environ = dict(environ)  # os.environ encodes and decodes on every lookup: 10,000 names cost milliseconds
+    if not _layers_readable(record):
+        return None
     planned = plan(record, environ)
     if planned is None:
         return None
     assignments, unsets, delivered = planned
-    from credstore import shells
-
-    shell = options["shell"] or shells.detect_shell(environ)
     text = shells.render_checked(assignments, unsets, shell=shell)
     if options.get("hook"):
         text += generation_text(record, checked_at, shell, environ)
     _audit(record, profile, "env", delivered)
     return text
+
+
+def _holds_none_of(record: Record, environ) -> bool:
+    """Whether ``plan`` would see an environment without any stored name and without a refresh marker: then it
+    gives what ``prepare_clean`` wrote (the one other thing it reads, ``WANDB_USERNAME``, only silences a warning
+    that ``prepare_clean`` found not due)."""
+    if marker.all_variables(environ):
+        return False
+    names = record.names_section
+    if names is None or len(environ) * 8 > names.nbytes // 16:  # few stored names, or many in the environment
+        return record.names().isdisjoint(environ)
+    # many stored names, a usual environment: look each of its names up in the stored list (no set of them made)
+    listed = b"\n" + bytes(names) + b"\n"
+    return all(b"\n" + name.encode("utf-8", "surrogateescape") + b"\n" not in listed for name in environ)
+
+
+def _layers_readable(record: Record) -> bool:
+    """Decode the layers now (they are authenticated: a failure is a format this version does not read)."""
+    try:
+        record.layers  # noqa: B018 - decodes on first use
+    except (ValueError, IndexError):
+        return False
+    return True
+
+
+def prepare_clean(record: Record, shell: str) -> None:
+    """Fill ``record.clean`` (what a plain ``env`` prints for ``shell`` into an environment that holds none of the
+    stored names and no refresh marker) and the end of its audit line; nothing when ``plan`` defers such an
+    ``env`` to the full road (a warning is due)."""
+    planned = plan(record, {})
+    if planned is None:
+        return
+    assignments, unsets, delivered = planned
+    from credstore import audit, shells
+
+    record.clean = shells.render_checked(assignments, unsets, shell=shell).encode("utf-8", "surrogateescape")
+    record.audit_tail = audit.line_tail("env", **_audit_fields(record, record.profile, "env", delivered))
+    record.shell = shell
 
 
 def _usable(profile_arg: str | None, tokens: list, sets: list, service: str | None, environ):
@@ -497,6 +673,8 @@ def _usable(profile_arg: str | None, tokens: list, sets: list, service: str | No
         return None
     record = load(profile, environ)
     if record is None or (service or "") != (record.service if record.service_chosen else ""):
+        return None
+    if not _layers_readable(record):
         return None
     return record, profile
 
@@ -538,14 +716,19 @@ def cached_get(profile_arg: str | None, name: str, environ) -> str | None:
     return None
 
 
-def _audit(record: Record, profile: str, event: str, delivered: dict[str, str], command: str | None = None) -> None:
-    from credstore import audit
-
+def _audit_fields(record: Record, profile: str, event: str, delivered: dict[str, str], command: str | None = None):
     fields: dict[str, object] = {"names": sorted(delivered), "sources": delivered, "profile": profile}
     if event != "get":
         fields["service"] = record.service or None
     if command is not None:
         fields["command"] = command
+    return fields
+
+
+def _audit(record: Record, profile: str, event: str, delivered: dict[str, str], command: str | None = None) -> None:
+    from credstore import audit
+
+    fields = _audit_fields(record, profile, event, delivered, command)
     audit.record(event, path=os.path.join(record.home, "audit.log"), **fields)
 
 
@@ -611,12 +794,24 @@ def capture(
     return described + [describe_directory(path) for path in directories]
 
 
-def remember(record: Record, ttl_seconds: int, environ) -> bool:
-    """Keep ``record`` for this login; False (quietly) where no session keyring or runtime directory exists."""
+def remember(record: Record, ttl_seconds: int, environ, shell: str | None = None) -> bool:
+    """Keep ``record`` for this login, with what a new ``shell`` gets prepared (``prepare_clean``); False (quietly)
+    where no session keyring or runtime directory exists."""
     if ttl_seconds <= 0:
         return False
+    if shell is not None:
+        prepare_clean(record, shell)
+    name = secret_name(record.home, record.profile, environ)
+    layers = encode_layers(record)
     try:
-        session_secret.put(secret_name(record.home, record.profile, environ), encode(record), ttl_seconds)
+        if len(layers) >= LAYERS_APART:
+            record.apart = os.urandom(8).hex()
+            session_secret.put(name + _APART_SUFFIX, record.apart.encode("ascii") + layers, ttl_seconds)
+            layers = b""
+        else:
+            record.apart = ""
+            session_secret.remove(name + _APART_SUFFIX)
+        session_secret.put(name, encode(record, layers), ttl_seconds)
     except (session_secret.SessionSecretUnavailable, OSError, ValueError):
         return False
     return True
@@ -639,8 +834,10 @@ def forget(home: str, profile: str, environ) -> bool:
         os.unlink(f"{session_secret.runtime_directory()}/hook-{profile}")
     except (session_secret.SessionSecretUnavailable, OSError):
         pass
+    name = secret_name(home, profile, environ)
     try:
-        return session_secret.remove(secret_name(home, profile, environ))
+        session_secret.remove(name + _APART_SUFFIX)
+        return session_secret.remove(name)
     except (OSError, ValueError):
         return False
 
@@ -659,7 +856,7 @@ def cached_list_rows(profile_arg: str | None, environ) -> list[dict[str, object]
     record, profile = found
     source = f"profile:{profile}"
     values = next((held for layer_source, held in record.layers if layer_source == source), None)
-    listing = _listing_of(record)
+    listing = record.listing
     if not values or listing is None or set(values) != set(listing):
         return None
     import time
@@ -680,8 +877,7 @@ def cached_list_rows(profile_arg: str | None, environ) -> list[dict[str, object]
     ]
 
 
-def _listing_of(record: Record) -> dict[str, tuple[float, str]] | None:
-    fields = record.listing_fields
+def _listing_of(fields: list[str]) -> dict[str, tuple[float, str]] | None:
     count = len(fields) // 3
     try:
         columns = zip(map(float, fields[count : 2 * count]), fields[2 * count :], strict=True)

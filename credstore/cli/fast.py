@@ -151,7 +151,7 @@ def run(args: list[str]) -> int | None:
 
         from credstore.app import render_cache
 
-        cached = render_cache.cached_env_text(profile, options, os.environ)
+        cached = render_cache.cached_env_text(profile, options, os.environ, bytes_ok=_writes_utf8())
         if cached is not None:
             write(cached)
             return 0
@@ -292,6 +292,22 @@ def hook_command() -> tuple[list[str], str]:
     return [os.path.abspath(sys.executable), "-c", HOOK_CODE], os.path.abspath(credstore.__file__)
 
 
-def write(text: str) -> None:
-    sys.stdout.write(text)
+def write(text) -> None:
+    """Print ``text``: a ``str``, or bytes already in the stream's UTF-8 (``_writes_utf8``), written as they are."""
+    if isinstance(text, str):
+        sys.stdout.write(text)
+    else:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text)
     sys.stdout.flush()
+
+
+def _writes_utf8() -> bool:
+    """Whether standard output encodes as UTF-8 with the error handler the prepared bytes were made with."""
+    stream = sys.stdout
+    encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+    return (
+        encoding == "utf8"
+        and getattr(stream, "errors", "") in ("strict", "surrogateescape")
+        and hasattr(stream, "buffer")
+    )
