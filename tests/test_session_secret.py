@@ -313,6 +313,48 @@ def test_a_large_secret_is_sealed_with_libcrypto_and_every_alteration_is_detecte
     assert r["small_form"] == [1, True]  # a writer without libcrypto uses the BLAKE2b form, whatever the size
 
 
+#: An OpenSSL 3 configuration that loads only the base provider: libcrypto loads and has every EVP_* symbol, but no
+#: cipher implementation (as on a system in FIPS mode, whose provider has no ChaCha20-Poly1305).
+NO_CHACHA_CONF = """openssl_conf = openssl_init
+[openssl_init]
+providers = provider_sect
+[provider_sect]
+base = base_sect
+[base_sect]
+activate = 1
+"""
+
+
+def test_a_large_secret_is_kept_where_libcrypto_loads_but_has_no_chacha20_poly1305(
+    helper_dir: Path, tmp_path: Path
+) -> None:
+    """``missing()`` must say so when libcrypto's ChaCha20-Poly1305 cannot be set up (not only when the library or a
+    symbol is absent): a writer then uses the BLAKE2b form, and a large secret is kept, not refused."""
+    conf = tmp_path / "no-chacha.cnf"
+    conf.write_text(NO_CHACHA_CONF)
+    r = run_in_session(
+        helper_dir,
+        """
+        from credstore.crypto import libcrypto
+        data = os.urandom(ss.AEAD_MIN + 1000)
+        try:
+            ss.put("t-noaead", data, 600)
+            error = None
+        except Exception as exc:
+            error = type(exc).__name__
+        out(missing=libcrypto.missing(), error=error, same=ss.get("t-noaead") == data,
+            form=None if entry("t-noaead") is None else entry("t-noaead")[2][0])
+        ss.remove("t-noaead")
+        """,
+        env={"OPENSSL_CONF": str(conf)},
+    )
+    if r["missing"] is None and r["error"] is None and r["form"] == 2:
+        pytest.skip("this libcrypto ignores OPENSSL_CONF's providers (not OpenSSL 3): ChaCha20-Poly1305 still works")
+    assert r["error"] is None  # no CryptoUnavailable out of put
+    assert r["missing"] is not None  # missing() names the reason
+    assert r["same"] is True and r["form"] == 1  # kept, in the BLAKE2b form
+
+
 def ss_aead_min() -> int:
     from credstore.crypto import session_secret
 

@@ -94,6 +94,14 @@ def _load() -> dict[str, object]:
         _loaded.clear()
         _why_not.append(f"libcrypto lacks a function: {exc}")
         raise CryptoUnavailable(0, _why_not[0]) from None
+    # Every symbol can be there and the cipher still unusable: OpenSSL 3 fetches it from a provider, and a FIPS or
+    # base-only configuration has none for ChaCha20-Poly1305. Set one up now, so ``missing()`` says so.
+    try:
+        _loaded["EVP_CIPHER_CTX_free"](_context(_loaded, True, bytes(KEY_LEN), bytes(NONCE_LEN)))  # type: ignore[operator]
+    except (CryptoUnavailable, MemoryError):
+        _loaded.clear()
+        _why_not.append("libcrypto has no usable ChaCha20-Poly1305 (its configuration provides none)")
+        raise CryptoUnavailable(0, _why_not[0]) from None
     return _loaded
 
 
