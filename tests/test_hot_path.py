@@ -814,3 +814,36 @@ show apart-gone-exec; lean exec -- true
             item.pop(field)
     assert prepared == first
     assert prepared["sources"] == {"profile:default": [f"VAR_{i:05d}" for i in range(3000)]}
+
+
+@pytest.mark.parametrize("fmt", ["json", "dotenv"])
+def test_a_file_format_env_keeps_the_prepared_text_for_a_new_shell(cli: CLI, fmt: str) -> None:
+    """A script's ``env --format json`` (or dotenv) refills the cache on the full road. The record it keeps must
+    still carry the text prepared for this login's shell: the next ``env`` is a cache hit that never refills, so a
+    record without it would leave every new shell on the per-variable road until the store changes."""
+    from tests.test_protection import in_session
+
+    cli("init", "--protection", "keyfile", check=True)
+    cli("set", "MY_TOKEN", input="tok-1", check=True)
+    show = (
+        f'PYTHONPATH="{REPO}" "{sys.executable}" -S -c "import os; from credstore.app import render_cache as r; '
+        "rec = r.load('default', os.environ); print('shell=' + (rec.shell if rec else 'none'))\""
+    )
+    script = (
+        LEAN
+        + SECTION
+        + f"""
+export SHELL=/bin/bash
+credstore env >/dev/null
+show shell-fill; {show}
+credstore env --format {fmt} >/dev/null
+show file-fill; {show}
+show new; lean env
+"""
+    )
+    result = in_session(cli, script)
+    assert result.returncode == 0, result.stderr
+    got = sections(result.stdout)
+    assert got["shell-fill"] == "shell=bash\n"
+    assert "export MY_TOKEN='tok-1'" in got["new"] and got["new"].endswith("rc=0\n")
+    assert got["file-fill"] == "shell=bash\n"  # still prepared for the shell of $SHELL

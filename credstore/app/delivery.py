@@ -83,6 +83,11 @@ def env_text(
     prefix = check_output_options(prefix, target)
     if fmt == "shell":
         shell = shell or shells.detect_shell(ctx.environ)
+        prepared: str | None = shell
+    else:
+        # The cache this fills also serves the next new shell: prepare its text for the shell of $SHELL (a file
+        # format's --shell is no shell's choice), else the hits that follow would never prepare it.
+        prepared = _shell_of(ctx.environ)
     shell = shell or "sh"  # a file format: no shell's syntax is written
     bound = ctx.openbao_bound()  # before anything is read: a malformed bound is an error, not a silent default
     before = _capture_profile_files(ctx) if bound != 0 else None  # before the read: a later write only misses
@@ -91,13 +96,22 @@ def env_text(
     _audit_read(ctx, "env", gathered)
     record = None
     if before is not None:
-        prepared = shell if fmt == "shell" else None
         record = _remember_render(ctx, gathered, before, chosen=service is not None, bound=bound, shell=prepared)
     if hook:
         from credstore.app import render_cache
 
         text += render_cache.generation_text(record, checked_at, shell, ctx.environ)
     return text
+
+
+def _shell_of(environ: Mapping[str, str]) -> str | None:
+    """The shell ``$SHELL`` names (``shells.detect_shell``), or None for a syntax credstore does not write."""
+    from credstore import shells
+
+    try:
+        return shells.detect_shell(environ)
+    except UsageError:
+        return None
 
 
 def _capture_profile_files(ctx: Context) -> list[tuple[str, str, str]] | None:
