@@ -9,8 +9,9 @@
   ``/run/user/UID/credstore``, else ``/dev/shm/credstore-UID``), holding C = data XOR BLAKE2b-stream(E) and
   T = BLAKE2b-MAC(K; name, session keyring, file id, expiry, length, data).
 
-A large secret (``AEAD_MIN`` bytes or more, where the system's libcrypto can be loaded: ``crypto/libcrypto.py``)
-takes the second form, marked by the payload's version byte and the file's magic: C and T are
+A large secret (``AEAD_MIN`` bytes or more, where the system's libcrypto loads and sets up ChaCha20-Poly1305:
+``crypto/libcrypto.py``; a FIPS or base-only provider configuration has none, and the first form is used) takes
+the second form, marked by the payload's version byte and the file's magic: C and T are
 ChaCha20-Poly1305(key E, nonce = file id; associated data: name, session keyring, file id, expiry, length, version
 and K). The halves, and who holds what, are the same; only the cipher differs (about 0.3 ms per MiB after a 2.5 ms
 start, against 10 ms per MiB), and the reader opens it in place, in the one buffer it reads the file into.
