@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     harden()  # before any key or value is read: no core dump, no same-uid ptrace (SECURITY.md)
     args = sys.argv[1:] if argv is None else argv
+    if sys.stdout is None:  # started with descriptor 1 closed (`credstore env >&-`)
+        return _fail("standard output is closed: nothing can be printed (open it, e.g. >/dev/null)", EXIT_USAGE)
     try:
         from credstore.cli import fast
 

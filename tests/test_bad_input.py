@@ -317,3 +317,24 @@ def test_a_csh_login_shell_gets_an_error_not_posix_statements(cli, login_shell):
     assert locked.returncode == 0 and "Traceback" not in locked.stderr and 'eval "$(' not in locked.stderr
     hook = cli("hook", "install", env={"SHELL": login_shell})
     assert hook.returncode == 2 and "not one of bash, zsh, fish: name it with --shell" in hook.stderr
+
+
+@pytest.mark.parametrize("argv", [("env",), ("env", "--format", "json"), ("list",), ("get", "WANDB_API_KEY")])
+def test_a_closed_standard_output_is_a_usage_error_in_one_line(populated, argv: tuple[str, ...]) -> None:
+    """``credstore env >&-``: Python starts with ``sys.stdout`` None; say so in one line (exit 2), not "internal
+    error"."""
+    cli, store, before = populated
+    proc = subprocess.run(
+        [*credstore_argv(), *argv],
+        env={**cli.env},
+        cwd=cli.home,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        pass_fds=(),
+        preexec_fn=lambda: os.close(1),  # noqa: PLW1509 - the case is a closed descriptor 1
+        timeout=60,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == EXIT_USAGE, err
+    assert err == "credstore: standard output is closed: nothing can be printed (open it, e.g. >/dev/null)\n"
+    assert_nothing_lost(cli, store, before)
