@@ -780,6 +780,8 @@ show exec; lean exec -- {show}
 show get; lean get VAR_02999
 keyctl invalidate "$(keyctl search @s user credstore:{name}-layers)"
 show apart-gone-new; lean env --shell bash | tail -n 1
+show apart-gone-zsh; lean env --shell zsh | tail -n 1
+show apart-gone-fish; lean env --shell fish | tail -n 1
 show apart-gone-typed; VAR_00001=typed lean env --shell bash | tail -n 1
 show apart-gone-exec; lean exec -- true
 """
@@ -799,6 +801,8 @@ show apart-gone-exec; lean exec -- true
     assert got["exec"] == "A=[value-00001-xxxxxxxxxxxxxxxx] Z=[value-02999-xxxxxxxxxxxxxxxx] M=[unset]\nrc=0\n"
     assert got["get"] == "value-02999-xxxxxxxxxxxxxxxx\nrc=0\n"
     assert got["apart-gone-new"].endswith("rc=0\n")  # the new shell needs only the record
+    assert got["apart-gone-zsh"] == got["apart-gone-new"]  # zsh gets bash's text: prepared once for both
+    assert got["apart-gone-fish"] == "rc=1\n"  # another syntax: through the layers, which are gone
     assert got["apart-gone-typed"] == "rc=1\n" and got["apart-gone-exec"] == "rc=1\n"  # the rest: the full road
     line = next(line for line in result.stderr.splitlines() if line.startswith("MODULES"))
     loaded = set(ast.literal_eval(line[len("MODULES") :]))

@@ -508,3 +508,16 @@ def test_public_constants() -> None:
     assert SHELLS == ("bash", "zsh", "sh", "fish", "powershell")
     assert FORMATS == ("shell", "dotenv", "docker", "json")
     assert all(detect_shell({"SHELL": "/bin/" + s}) in SHELLS for s in SHELLS)
+
+
+def test_shells_said_to_get_the_same_text_get_it_and_the_others_do_not() -> None:
+    """``same_text`` (the render cache prepares one text per syntax) against what ``render`` really writes."""
+    from credstore import shells
+
+    assignments = [("A", "plain"), ("B", 'it\'s $HOME `x` \\ "q"\nline'), ("C", ""), ("D", "ключ 🔑 \t")]
+    texts = {shell: shells.render(assignments, ["E"], shell=shell) for shell in shells.SHELLS}
+    for one in shells.SHELLS:
+        for other in shells.SHELLS:
+            assert shells.same_text(one, other) == (texts[one] == texts[other]), (one, other)
+    assert shells.same_text("bash", "zsh") and not shells.same_text("bash", "fish")
+    assert not shells.same_text("bash", "tcsh") and shells.same_text("nosuch", "nosuch")

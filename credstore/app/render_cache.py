@@ -604,7 +604,7 @@ def cached_env_text(profile_arg: str | None, options: dict, environ, bytes_ok: b
     from credstore import shells
 
     shell = options["shell"] or shells.detect_shell(environ)
-    if bytes_ok and record.shell == shell and _holds_none_of(record, environ):
+    if bytes_ok and record.shell and shells.same_text(record.shell, shell) and _holds_none_of(record, environ):
         from credstore import audit
 
         audit.record_prepared("env", record.audit_tail, path=os.path.join(record.home, "audit.log"))

@@ -37,26 +37,31 @@ __all__ = [
     "quote",
     "render",
     "render_checked",
+    "same_text",
 ]
 
 
 class Shell:
     """``name``, its emitter ``module``, the ``basenames`` of ``$SHELL`` that mean it (for the default ``--shell``),
-    and whether ``credstore hook NAME`` is offered (``has_hook``: the module's HOOK is not None)."""
+    whether ``credstore hook NAME`` is offered (``has_hook``: the module's HOOK is not None), and its ``syntax``:
+    shells of one syntax get the same text from ``render`` (the render cache prepares it once for all of them)."""
 
-    __slots__ = ("basenames", "has_hook", "module", "name")
+    __slots__ = ("basenames", "has_hook", "module", "name", "syntax")
 
-    def __init__(self, name: str, module: str, basenames: tuple[str, ...], has_hook: bool = False) -> None:
+    def __init__(
+        self, name: str, module: str, basenames: tuple[str, ...], has_hook: bool = False, syntax: str = ""
+    ) -> None:
         self.name, self.module, self.basenames, self.has_hook = name, module, basenames, has_hook
+        self.syntax = syntax or name
 
     def __repr__(self) -> str:
         return f"Shell({self.name!r})"
 
 
 SHELL_REGISTRY: tuple[Shell, ...] = (
-    Shell("bash", "bash", ("bash",), has_hook=True),
-    Shell("zsh", "zsh", ("zsh",), has_hook=True),
-    Shell("sh", "sh", ("sh", "dash", "ash", "ksh", "ksh93", "mksh", "pdksh", "busybox")),
+    Shell("bash", "bash", ("bash",), has_hook=True, syntax="posix"),
+    Shell("zsh", "zsh", ("zsh",), has_hook=True, syntax="posix"),
+    Shell("sh", "sh", ("sh", "dash", "ash", "ksh", "ksh93", "mksh", "pdksh", "busybox"), syntax="posix"),
     Shell("fish", "fish", ("fish",), has_hook=True),
     Shell("powershell", "powershell", ("pwsh", "powershell")),
 )
@@ -83,6 +88,14 @@ def _module(name: str):
 #: Shells whose syntax is not POSIX and that credstore writes none for: guessing ``sh`` for them would hand the
 #: person statements their shell cannot run.
 _FOREIGN_SHELLS = ("csh", "tcsh", "bsd-csh", "xonsh", "elvish", "nu", "nushell", "rc", "es")
+
+
+def same_text(shell: str, other: str) -> bool:
+    """Whether ``render`` gives ``shell`` and ``other`` the same text: the same syntax (unknown names: if equal)."""
+    if shell == other:
+        return True
+    known = _BY_NAME.get(shell), _BY_NAME.get(other)
+    return None not in known and known[0].syntax == known[1].syntax  # type: ignore[union-attr]
 
 
 def detect_shell(environ) -> str:
