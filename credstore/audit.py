@@ -353,10 +353,11 @@ def record(event: str, *, path=None, environ=os.environ, **fields: object) -> bo
         return False
 
 
-def record_prepared(event: str, tail: str, *, path, environ=os.environ) -> bool:
-    """``record`` for a line whose ``line_tail`` was made earlier (by the render cache). Never raises."""
+def record_prepared(event: str, tail, *, path, environ=os.environ) -> bool:
+    """``record`` for a line whose ``line_tail`` was made earlier (by the render cache), given as UTF-8 bytes.
+    Never raises."""
     try:
-        line = (line_head(event) + tail).encode("utf-8", "surrogateescape")
+        line = b"".join((line_head(event).encode("utf-8", "surrogateescape"), tail))
         return append(path, line, max_bytes(environ))
     except Exception as exc:
         _warn_once(f"cannot write the audit log: {type(exc).__name__}")

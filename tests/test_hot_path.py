@@ -9,6 +9,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import CLI, REPO
 
@@ -851,3 +853,20 @@ show new; lean env
     assert got["shell-fill"] == "shell=bash\n"
     assert "export MY_TOKEN='tok-1'" in got["new"] and got["new"].endswith("rc=0\n")
     assert got["file-fill"] == "shell=bash\n"  # still prepared for the shell of $SHELL
+
+
+@given(
+    names=st.sets(
+        st.text(alphabet="AB_1\u00e9\n", min_size=1, max_size=5).filter(lambda n: "\n" not in n), max_size=40
+    ),
+    probes=st.lists(st.text(alphabet="AB_1\u00e9\n", max_size=6), max_size=20),
+)
+def test_a_stored_name_is_found_by_the_binary_search_exactly_when_it_is_stored(names: set[str], probes: list[str]):
+    """``Record.stores_any`` looks a new shell's variable names up in the stored, sorted list without splitting it."""
+    from credstore.app.render_cache import _in_sorted_lines
+
+    listed = sorted(name.encode() for name in names)
+    body = b"\n" + b"\n".join(listed) + b"\n" if listed else b""
+    data = bytearray(b"head\0" + body + b"\0tail")
+    for probe in [*names, *probes]:
+        assert _in_sorted_lines(data, 5, 5 + len(body), probe.encode()) == (probe in names)

@@ -208,7 +208,7 @@ class Record:
 
     __slots__ = ("dek_name", "expiry", "files", "fp_key", "home", "profile", "service", "service_source")
     __slots__ += ("service_chosen", "shell", "clean", "audit_tail", "openbao", "apart", "secret")
-    __slots__ += ("_names", "_layers", "_listing", "_raw")
+    __slots__ += ("_data", "_names_at", "_layers", "_listing", "_raw")
 
     def __init__(self) -> None:
         self.home = ""
@@ -223,14 +223,18 @@ class Record:
         #: The shell ``clean`` is written for ("" when there is none: then every ``env`` goes through ``plan``).
         self.shell = ""
         self.clean: bytes | memoryview = b""
-        self.audit_tail = ""
+        #: The end of the audit line of such an ``env`` (``audit.line_tail``), UTF-8.
+        self.audit_tail: bytes | memoryview = b""
         #: Whether a layer was read from OpenBao (None: not known yet, see ``on_openbao``).
         self.openbao: bool | None = None
         #: The id of the layers kept apart (a large record: ``LAYERS_APART``), "" when they are in this record.
         self.apart = ""
         #: The session secret this record was loaded from (``load``).
         self.secret = ""
-        self._names: memoryview | None = None
+        #: The stored form (``decode``) and where its names section is: newline-framed names, never split on a
+        #: new shell's path (``stores_any``).
+        self._data: bytes | bytearray | None = None
+        self._names_at = (0, 0)
         self._layers: list[tuple[str, dict[str, tuple[str, bool, str]]]] | None = []
         self._listing: dict[str, tuple[float, str]] | None = {}
         #: (layers section, listing count) as decode found them, decoded on first use.
@@ -256,21 +260,26 @@ class Record:
     def listing(self, value: dict[str, tuple[float, str]]) -> None:
         self._listing = value
 
-    def attach(self, names: memoryview, layers: memoryview) -> None:
-        """The names and layers sections as stored (``decode``): the layers are decoded on first use."""
-        self._names, self._raw, self._layers = names, layers, None
-
-    @property
-    def names_section(self) -> memoryview | None:
-        """The stored names, newline-separated, as stored (None for a record not decoded from its stored form)."""
-        return self._names
+    def attach(self, data: bytes | bytearray, names_at: tuple[int, int], layers: memoryview) -> None:
+        """The stored form (``decode``), where its names section is, and its layers section, decoded on first use."""
+        self._data, self._names_at, self._raw, self._layers = data, names_at, layers, None
 
     def names(self) -> set[str]:
         """Every stored name of every layer."""
-        if self._names is None:
+        if self._data is None:
             return {name for _source, values in self.layers for name in values}
-        text = str(self._names, "utf-8", "surrogateescape")
-        return set(text.split("\n")) if text else set()
+        start, end = self._names_at
+        text = str(memoryview(self._data)[start + 1 : end - 1], "utf-8", "surrogateescape")
+        return set(text.split("\n")) if end - start > 1 else set()
+
+    def stores_any(self, names) -> bool:
+        """Whether any of ``names`` is a stored name. A few names against a long stored list are each found by a
+        binary search in the list as stored (no list or set of thousands of names is made)."""
+        start, end = self._names_at
+        if self._data is None or len(names) * 1024 > end - start:
+            return not self.names().isdisjoint(names)
+        data = self._data
+        return any(_in_sorted_lines(data, start, end, name.encode("utf-8", "surrogateescape")) for name in names)
 
     def _decode_layers(self) -> None:
         raw, self._raw = self._raw, None
@@ -302,6 +311,23 @@ class Record:
         return f"Record(profile={self.profile!r}, files={len(self.files)}, shell={self.shell!r})"
 
 
+def _in_sorted_lines(data: bytes | bytearray, start: int, end: int, key: bytes) -> bool:
+    """Whether ``key`` is a line of ``data[start:end]``: lines sorted bytewise, with a newline at ``start`` and at
+    ``end - 1``. A binary search on byte offsets: ``lo`` and ``hi`` are always at a newline."""
+    lo, hi = start, end - 1
+    while lo < hi:
+        line_start = data.rfind(b"\n", lo, (lo + hi) // 2 + 1)
+        line_end = data.find(b"\n", line_start + 1, hi + 1)
+        line = data[line_start + 1 : line_end]
+        if line == key:
+            return True
+        if key < line:
+            hi = line_start
+        else:
+            lo = line_end
+    return False
+
+
 def encode_layers(record: Record) -> bytes:
     """The layers section: the stored layers and ``list``'s columns."""
     layers = [str(len(record.layers))]
@@ -325,10 +351,11 @@ def encode(record: Record, layers: bytes | None = None) -> bytes:
     they are kept apart, ``record.apart``)."""
     if layers is None:
         layers = encode_layers(record)
+    names = sorted(name.encode("utf-8", "surrogateescape") for name in record.names())  # bytewise: stores_any
     sections = [
-        "\n".join(sorted(record.names())).encode("utf-8", "surrogateescape"),
+        b"\n" + b"\n".join(names) + b"\n" if names else b"",
         bytes(record.clean),
-        record.audit_tail.encode("utf-8", "surrogateescape"),
+        bytes(record.audit_tail),
         layers,
     ]
     head = [
@@ -382,8 +409,10 @@ def decode(data: bytes | bytearray) -> Record | None:
         for size in sizes:
             bounds.append(bounds[-1] + size)
         record.clean = view[bounds[1] : bounds[2]]
-        record.audit_tail = str(view[bounds[2] : bounds[3]], "utf-8", "surrogateescape")
-        record.attach(view[bounds[0] : bounds[1]], view[bounds[3] : bounds[4]])
+        record.audit_tail = view[bounds[2] : bounds[3]]
+        if sizes[0] and (data[bounds[0]] != 10 or data[bounds[1] - 1] != 10):  # the names section is "\n"-framed
+            return None
+        record.attach(data, (bounds[0], bounds[1]), view[bounds[3] : bounds[4]])
         return record
     except (ValueError, IndexError):
         return None
@@ -630,14 +659,7 @@ def _holds_none_of(record: Record, environ) -> bool:
     """Whether ``plan`` would see an environment without any stored name and without a refresh marker: then it
     gives what ``prepare_clean`` wrote (the one other thing it reads, ``WANDB_USERNAME``, only silences a warning
     that ``prepare_clean`` found not due)."""
-    if marker.all_variables(environ):
-        return False
-    names = record.names_section
-    if names is None or len(environ) * 8 > names.nbytes // 16:  # few stored names, or many in the environment
-        return record.names().isdisjoint(environ)
-    # many stored names, a usual environment: look each of its names up in the stored list (no set of them made)
-    listed = b"\n" + bytes(names) + b"\n"
-    return all(b"\n" + name.encode("utf-8", "surrogateescape") + b"\n" not in listed for name in environ)
+    return not marker.all_variables(environ) and not record.stores_any(environ)
 
 
 def _layers_readable(record: Record) -> bool:
@@ -660,7 +682,8 @@ def prepare_clean(record: Record, shell: str) -> None:
     from credstore import audit, shells
 
     record.clean = shells.render_checked(assignments, unsets, shell=shell).encode("utf-8", "surrogateescape")
-    record.audit_tail = audit.line_tail("env", **_audit_fields(record, record.profile, "env", delivered))
+    tail = audit.line_tail("env", **_audit_fields(record, record.profile, "env", delivered))
+    record.audit_tail = tail.encode("utf-8", "surrogateescape")
     record.shell = shell
 
 
