@@ -709,6 +709,52 @@ def test_no_private_runtime_directory_is_refused_with_the_reason(unix_users, use
     assert str(squat) in r["err"] and str(bob.home) in r["err"]
 
 
+FIRST_SET_WITHOUT_A_RUNTIME_DIRECTORY = (
+    "import subprocess, sys\n"
+    + f"""
+r = subprocess.run([sys.executable, "-m", "credstore", "init", "--protection", "passphrase"], capture_output=True,
+                   text=True, input="{PW}\\n")
+env = subprocess.run([sys.executable, "-m", "credstore", "env", "--shell", "sh"], capture_output=True, text=True)
+out(rc=r.returncode, err=r.stderr, env_rc=env.returncode)
+"""
+)
+
+
+def test_a_first_write_says_when_the_new_store_could_not_stay_unlocked(
+    unix_users, user_python, helper_dir: Path
+) -> None:
+    """trial4: another user made alice's fallback runtime directory first (no XDG_RUNTIME_DIR, no /run/user/UID,
+    as on a machine without systemd-logind). Creating her store (``init``, or the first ``set`` / ``add``) could
+    not keep it unlocked and said nothing of it (only "created profile"), so the README's ``credstore add wandb &&
+    eval "$(credstore env)"`` failed on a locked store with no word of why. It now says so in one line, with the
+    reason."""
+    alice, bob = unix_users.create("csa"), unix_users.create("csb")
+    if os.path.exists(f"/run/user/{alice.uid}"):
+        pytest.skip("/run/user/UID exists here: the fallback directory is not used")
+    squat = Path(f"/dev/shm/credstore-{alice.uid}")
+    try:
+        squat.mkdir(mode=0o700)
+        os.chown(squat, bob.uid, bob.gid)
+        results = run_scenario(
+            helper_dir,
+            user_python,
+            alice,
+            bob,
+            [("alice", FIRST_SET_WITHOUT_A_RUNTIME_DIRECTORY)],
+            {"XDG_RUNTIME_DIR": ""},
+        )
+    finally:
+        _cleanup_runtime_dirs(alice, bob)
+    r = results[0]["out"]
+    assert r["rc"] == 0, r["err"]
+    assert r["env_rc"] == 4  # locked, as the warning says
+    assert "created profile" in r["err"]
+    said = [line for line in r["err"].splitlines() if "locked" in line]
+    assert len(said) == 1, r["err"]
+    assert said[0].startswith("credstore: ") and str(squat) in said[0]  # one line, with the reason
+    assert PW not in r["err"]
+
+
 def test_xdg_runtime_dir_is_used_when_it_is_yours(unix_users, user_python, helper_dir: Path) -> None:
     alice, bob = unix_users.create("csa"), unix_users.create("csb")
     run_dir = Path(f"/run/user/{alice.uid}")

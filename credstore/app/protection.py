@@ -62,6 +62,8 @@ def create_profile(
         unlocked = _unlocked_for(local)
         if unlocked:
             ctx.info(f"unlocked it for this login session {unlocked}; `credstore {ctx.profile_flag}lock` locks it")
+        else:
+            _say_why_still_locked(ctx)
     if chosen.strength <= 1:
         ctx.warn(
             f"{kind} is the weakest level: anyone who can read your home directory (a backup, an NFS snapshot, "
@@ -69,6 +71,17 @@ def create_profile(
             "protect passphrase"
         )
     return chosen
+
+
+def _say_why_still_locked(ctx: Context) -> None:
+    """A new store that could not be kept unlocked where this login has no usable session cache (no private runtime
+    directory, keyctl blocked, an exposed session keyring): say so, or the next ``env`` fails with no word of why.
+    Quiet where the cache merely waits for a session keyring (``unlock`` makes one)."""
+    from credstore.crypto.session_cache import state
+
+    kind, why = state()
+    if kind == "unavailable":
+        ctx.warn(f"it stays locked: the unlock cannot be cached here ({why}); `credstore env` will report it locked")
 
 
 def _unlocked_for(local: LocalStore) -> str | None:
