@@ -244,3 +244,24 @@ def test_remove_netrc_machines_unit() -> None:
     assert out == "machine a login x password machine\nmacdef init\ncd /\n\nmachine c password q\n"
     assert remove_netrc_machines("machine a login x password y", {"a"}) == ""
     assert Path  # keep the import used
+
+
+def test_a_large_import_says_how_many_in_a_line_of_bounded_length(home) -> None:
+    """trial4: `import dotenv` of 5,000 variables printed every name on one line (about 80 KB on a terminal). A few
+    names are still listed; many are counted, with the first and last, and `list` shows them all."""
+    env_file = home.home / "many.env"
+    env_file.write_text("".join(f"API_KEY_{i:05d}=v{secrets.token_hex(20)}\n" for i in range(2000)))
+    first = home("import", "dotenv", str(env_file))
+    assert first.returncode == 0, first.stderr
+    again = home("import", "dotenv", str(env_file))  # every value already stored
+    assert again.returncode == 0, again.stderr
+    for result in (first, again):
+        assert result.stderr.count("\n") <= 2, result.stderr[:300]
+        assert max(len(line) for line in result.stderr.splitlines()) < 300, result.stderr[:300]
+        assert "2000" in result.stderr and "API_KEY_00000" in result.stderr and "API_KEY_01999" in result.stderr
+    assert "imported" in first.stderr and "already stored" in again.stderr
+    assert len(stored(home)) == 2000
+    few = home.home / "few.env"
+    few.write_text("A_ONE=1\nA_TWO=2\n")
+    r = home("import", "dotenv", str(few))
+    assert "imported A_ONE, A_TWO from" in r.stderr  # a few names: all of them, as before

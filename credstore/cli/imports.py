@@ -27,19 +27,30 @@ def store_values(ctx: Context, values: Mapping[str, str], source: str, *, overwr
     """Store ``values`` in the profile in one write, say what happened. Returns the conflicting names."""
     imported, same, conflicts = merge(ctx, values, source, overwrite=overwrite)
     if imported:
-        terminal.info(f"imported {', '.join(imported)} from {source} into profile '{ctx.profile}'")
+        terminal.info(f"imported {_names_said(imported)} from {source} into profile '{ctx.profile}'")
     if same:
-        terminal.info(f"already stored with the same value: {', '.join(same)}")
+        terminal.info(f"already stored with the same value: {_names_said(same)}")
     for name in imported:
         warning = catalog.format_warning(name, values[name])
         if warning:
             terminal.warn(warning)
     if conflicts:
         terminal.warn(
-            f"not imported, a different value is already stored: {', '.join(conflicts)} "
+            f"not imported, a different value is already stored: {_names_said(conflicts)} "
             "(rerun with --overwrite to replace it)"
         )
     return conflicts
+
+
+#: Up to this many names are listed; more are counted (an import of thousands would fill the terminal).
+_NAMES_LISTED = 10
+
+
+def _names_said(names: list[str]) -> str:
+    """The names for a message: all of a few; of many, how many, the first and the last (``list`` shows them)."""
+    if len(names) <= _NAMES_LISTED:
+        return ", ".join(names)
+    return f"{len(names)} variables ({names[0]} ... {names[-1]}; `credstore list` shows them)"
 
 
 def _finish(conflicts: list[str], remove: bool, remover: object, what: str) -> None:
